@@ -1,0 +1,15 @@
+"""Errors a user can cause. The CLI prints each as one line on stderr and exits with code 2."""
+
+from __future__ import annotations
+
+
+class ResnetEdgeError(Exception):
+    """Base of every user-facing error: the message names what was received and what is accepted."""
+
+
+class ConfigError(ResnetEdgeError, ValueError):
+    """An option or configuration value outside what is accepted."""
+
+
+class ModelFileError(ResnetEdgeError):
+    """A model file that is missing, unreadable or not a model this toolkit can read."""

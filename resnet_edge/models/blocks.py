@@ -1,0 +1,144 @@
+"""Residual blocks: basic, bottleneck (v1 / v1.5) and pre-activation bottleneck, with shortcut option A or B.
+
+Every layer gets a deterministic name `stage{s}_block{b}_{part}` so later stages (pruning, per-block
+counting, per-layer error reports) can address a block by name. Convolutions that a BatchNorm follows
+have no bias; BatchNorm momentum is 0.9 because 0.99 lags too far behind on small data sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resnet_edge._tf import keras, tf
+from resnet_edge.config import Shortcut
+
+layers = keras.layers
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5  # torchvision's value, so ported weights give the same outputs
+
+
+@dataclass(frozen=True)
+class BlockOptions:
+    shortcut: Shortcut
+    plain: bool  # no skip connection at all: the degradation-study twin
+    stride_on_3x3: bool  # v1.5 bottleneck (torchvision) instead of v1 (paper)
+    weight_decay: float
+
+
+@keras.saving.register_keras_serializable(package="resnet_edge")
+class ZeroPadShortcut(layers.Layer):
+    """Shortcut option A (He et al. 2015): subsample by `stride`, zero-pad the new channels. No parameters."""
+
+    def __init__(self, stride: int, out_channels: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.stride = stride
+        self.out_channels = out_channels
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        if self.stride > 1:
+            x = x[:, :: self.stride, :: self.stride, :]
+        extra = self.out_channels - x.shape[-1]
+        if extra > 0:  # split the zeros over both sides, as the widely used CIFAR reference code does
+            x = tf.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+        return x
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        n, h, w, _ = tf.TensorShape(input_shape).as_list()
+        s = self.stride
+        h = None if h is None else -(-h // s)
+        w = None if w is None else -(-w // s)
+        return tf.TensorShape([n, h, w, self.out_channels])
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "stride": self.stride, "out_channels": self.out_channels}
+
+
+def conv(filters: int, kernel: int, stride: int, name: str, weight_decay: float) -> keras.layers.Layer:
+    return layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.l2(weight_decay) if weight_decay else None,
+        name=name,
+    )
+
+
+def batch_norm(name: str) -> keras.layers.Layer:
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+def _shortcut(x: tf.Tensor, out_channels: int, stride: int, name: str, opts: BlockOptions) -> tf.Tensor:
+    if stride == 1 and x.shape[-1] == out_channels:
+        return x
+    if opts.shortcut is Shortcut.A:
+        return ZeroPadShortcut(stride, out_channels, name=f"{name}_shortcut_pad")(x)
+    y = conv(out_channels, 1, stride, f"{name}_shortcut_conv", opts.weight_decay)(x)
+    return batch_norm(f"{name}_shortcut_bn")(y)
+
+
+def _merge(x: tf.Tensor, residual: tf.Tensor, out_channels: int, stride: int, name: str, opts: BlockOptions) -> tf.Tensor:
+    """H(x) = F(x) + shortcut(x); a plain block keeps F(x) alone."""
+    if opts.plain:
+        return residual
+    return layers.Add(name=f"{name}_add")([_shortcut(x, out_channels, stride, name, opts), residual])
+
+
+def basic_block(
+    x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
+) -> tf.Tensor:
+    y = conv(width, 3, stride, f"{name}_conv1", opts.weight_decay)(x)
+    y = batch_norm(f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv(out_channels, 3, 1, f"{name}_conv2", opts.weight_decay)(y)
+    y = batch_norm(f"{name}_bn2")(y)
+    y = _merge(x, y, out_channels, stride, name, opts)
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def bottleneck_block(
+    x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
+) -> tf.Tensor:
+    stride1, stride3 = (1, stride) if opts.stride_on_3x3 else (stride, 1)
+    y = conv(width, 1, stride1, f"{name}_conv1", opts.weight_decay)(x)
+    y = batch_norm(f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv(width, 3, stride3, f"{name}_conv2", opts.weight_decay)(y)
+    y = batch_norm(f"{name}_bn2")(y)
+    y = layers.ReLU(name=f"{name}_relu2")(y)
+    y = conv(out_channels, 1, 1, f"{name}_conv3", opts.weight_decay)(y)
+    y = batch_norm(f"{name}_bn3")(y)
+    y = _merge(x, y, out_channels, stride, name, opts)
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def preact_bottleneck_block(
+    x: tf.Tensor,
+    *,
+    width: int,
+    out_channels: int,
+    stride: int,
+    name: str,
+    opts: BlockOptions,
+    preactivate: bool = True,
+) -> tf.Tensor:
+    """BN-ReLU before each conv (He et al. 2016, "Identity mappings"); the block output is the sum itself.
+
+    The network's first block skips its own pre-activation because the stem already ends in BN-ReLU
+    (as in the Keras CIFAR-10 example's v2).
+    """
+    y = x
+    if preactivate:
+        y = batch_norm(f"{name}_preact_bn")(y)
+        y = layers.ReLU(name=f"{name}_preact_relu")(y)
+    y = conv(width, 1, stride, f"{name}_conv1", opts.weight_decay)(y)
+    y = batch_norm(f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv(width, 3, 1, f"{name}_conv2", opts.weight_decay)(y)
+    y = batch_norm(f"{name}_bn2")(y)
+    y = layers.ReLU(name=f"{name}_relu2")(y)
+    y = conv(out_channels, 1, 1, f"{name}_conv3", opts.weight_decay)(y)
+    return _merge(x, y, out_channels, stride, name, opts)

@@ -1,0 +1,70 @@
+"""build_resnet(ModelConfig) -> keras.Model: every ResNet of the depth table, with deterministic names.
+
+Layout: `stem_*`, then `stage{s}_block{b}_*` (s, b from 1), then `head_*`. The classifier ends in a
+float32 softmax layer (`head_softmax`) after the logits (`head_dense`), so distillation can read logits
+and mixed-precision training keeps a float32 output.
+"""
+
+from __future__ import annotations
+
+from resnet_edge._tf import keras, tf
+from resnet_edge.config import ModelConfig, Version
+from resnet_edge.models import blocks as B
+from resnet_edge.models.specs import ArchSpec, BlockKind
+
+layers = keras.layers
+
+
+def _stem(x: tf.Tensor, arch: ArchSpec, weight_decay: float) -> tf.Tensor:
+    if arch.stem == "imagenet":
+        x = B.conv(64, 7, 2, "stem_conv", weight_decay)(x)
+        x = B.batch_norm("stem_bn")(x)
+        x = layers.ReLU(name="stem_relu")(x)
+        return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    x = B.conv(arch.stages[0].width, 3, 1, "stem_conv", weight_decay)(x)
+    x = B.batch_norm("stem_bn")(x)
+    return layers.ReLU(name="stem_relu")(x)
+
+
+def _stages(x: tf.Tensor, arch: ArchSpec, opts: B.BlockOptions) -> tf.Tensor:
+    for s, stage in enumerate(arch.stages, start=1):
+        for b in range(1, stage.blocks + 1):
+            kwargs = {
+                "width": stage.width,
+                "out_channels": stage.out_channels,
+                "stride": stage.stride if b == 1 else 1,
+                "name": f"stage{s}_block{b}",
+                "opts": opts,
+            }
+            if arch.block is BlockKind.BASIC:
+                x = B.basic_block(x, **kwargs)
+            elif arch.block is BlockKind.BOTTLENECK:
+                x = B.bottleneck_block(x, **kwargs)
+            else:
+                x = B.preact_bottleneck_block(x, preactivate=(s, b) != (1, 1), **kwargs)
+    return x
+
+
+def _head(x: tf.Tensor, arch: ArchSpec, classes: int) -> tf.Tensor:
+    if arch.block is BlockKind.PREACT_BOTTLENECK:  # pre-activation nets end with the last BN-ReLU
+        x = B.batch_norm("head_bn")(x)
+        x = layers.ReLU(name="head_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    x = layers.Dense(classes, name="head_dense")(x)
+    return layers.Activation("softmax", dtype="float32", name="head_softmax")(x)
+
+
+def build_resnet(config: ModelConfig) -> keras.Model:
+    """The untrained ResNet (or its plain twin) that `config` describes."""
+    arch = config.arch
+    opts = B.BlockOptions(
+        shortcut=config.shortcut,
+        plain=config.plain,
+        stride_on_3x3=config.version is Version.V1_5,
+        weight_decay=config.weight_decay,
+    )
+    inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
+    x = _stem(inputs, arch, config.weight_decay)
+    x = _stages(x, arch, opts)
+    outputs = _head(x, arch, config.classes)
+    return keras.Model(inputs, outputs, name=config.name)
