@@ -80,7 +80,9 @@ def _shortcut(x: tf.Tensor, out_channels: int, stride: int, name: str, opts: Blo
     return batch_norm(f"{name}_shortcut_bn")(y)
 
 
-def _merge(x: tf.Tensor, residual: tf.Tensor, out_channels: int, stride: int, name: str, opts: BlockOptions) -> tf.Tensor:
+def _merge(
+    x: tf.Tensor, residual: tf.Tensor, out_channels: int, stride: int, name: str, opts: BlockOptions
+) -> tf.Tensor:
     """H(x) = F(x) + shortcut(x); a plain block keeps F(x) alone."""
     if opts.plain:
         return residual
