@@ -71,9 +71,10 @@ def _print_count(count: ModelCount, title: str, per_block: bool) -> None:
     console.print(
         f"trainable params {count.params:,} · non-trainable {count.non_trainable_params:,} · "
         f"MACs {count.macs:,} ({_si(count.macs)}) · FLOPs {_si(count.flops)} · "
-        f"element-wise ops {_si(count.elementwise_ops)}"
+        f"element-wise ops {_si(count.elementwise_ops)}",
+        soft_wrap=True,
     )
-    console.print(f"[dim]{MAC_NOTE}; BatchNorm, activations, additions and pooling are element-wise ops.[/dim]")
+    console.print(f"[dim]{MAC_NOTE}; BatchNorm, activations, additions and pooling are element-wise ops.[/dim]", soft_wrap=True)
     if count.uncounted:
         console.print(f"[yellow]not counted ({len(count.uncounted)}): {', '.join(count.uncounted)}[/yellow]")
 

@@ -54,4 +54,5 @@ def load_onnx(path: str | Path) -> Any:
 
 
 def is_onnx(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in ONNX_SUFFIXES
+    """Whether `path` names an ONNX file; any other suffix than Keras' or ONNX's is an error."""
+    return _checked(path, KERAS_SUFFIXES + ONNX_SUFFIXES).suffix.lower() in ONNX_SUFFIXES

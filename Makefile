@@ -1,0 +1,34 @@
+# Set-up and the two commands the README starts with. Each target creates .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint gpu clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the main job on built-in data
+	$(BIN)/resnet-edge info --depth 50
+
+test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 cores
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)  ## the long tests (real training, large models)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check resnet_edge tests benchmarks
+	$(BIN)/ruff format --check resnet_edge tests benchmarks
+
+gpu: $(STAMP)  ## CUDA TensorFlow + onnxruntime-gpu (which ships the same `onnxruntime` module as the CPU wheel)
+	$(BIN)/python -m pip install --quiet -e '.[dev,gpu]'
+	$(BIN)/python -m pip uninstall --yes onnxruntime
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps onnxruntime-gpu==1.31.1
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
