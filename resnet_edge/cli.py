@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +14,7 @@ from rich.table import Table
 # Typer >= 0.20 vendors Click; its exceptions are what `standalone_mode=False` lets through (typer is pinned).
 from typer._click import exceptions as click_exc
 
-from resnet_edge.config import Shortcut, Variant, Version
+from resnet_edge.config import Recipe, Shortcut, Strategy, Variant, Version
 from resnet_edge.console import console, err_console, set_quiet
 from resnet_edge.errors import ConfigError, ResnetEdgeError
 
@@ -79,20 +80,26 @@ def _print_count(count: ModelCount, title: str, per_block: bool) -> None:
         console.print(f"[yellow]not counted ({len(count.uncounted)}): {', '.join(count.uncounted)}[/yellow]")
 
 
+# Model options, shared by every command that builds a model.
+DepthOpt = Annotated[int | None, typer.Option(help="Depth: 18, 34, 50, 101, 152 (ImageNet), 6n+2 / 9n+2 (CIFAR).")]
+VariantOpt = Annotated[Variant | None, typer.Option(case_sensitive=False, help="Default: imagenet for 18-152.")]
+VersionOpt = Annotated[Version | None, typer.Option(case_sensitive=False, help="imagenet: v1|v1.5; cifar: v1|v2.")]
+ShortcutOpt = Annotated[Shortcut | None, typer.Option(case_sensitive=False, help="A zero-pad, B projection.")]
+PlainOpt = Annotated[bool, typer.Option("--plain", help="The twin without skip connections.")]
+SizeOpt = Annotated[int | None, typer.Option(help="Input height = width (>= 32); default 224 ImageNet, 32 CIFAR.")]
+ChannelsOpt = Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")]
+
+
 @app.command()
 def info(
-    depth: Annotated[
-        int | None, typer.Option(help="Depth: 18, 34, 50, 101, 152 (ImageNet), 6n+2 / 9n+2 (CIFAR).")
-    ] = None,
-    variant: Annotated[Variant | None, typer.Option(case_sensitive=False, help="Default: imagenet for 18-152.")] = None,
-    version: Annotated[
-        Version | None, typer.Option(case_sensitive=False, help="imagenet: v1|v1.5; cifar: v1|v2.")
-    ] = None,
-    shortcut: Annotated[Shortcut | None, typer.Option(case_sensitive=False, help="A zero-pad, B projection.")] = None,
-    plain: Annotated[bool, typer.Option("--plain", help="The twin without skip connections.")] = False,
-    input_size: Annotated[int | None, typer.Option(help="Input height = width (>= 32).")] = None,
+    depth: DepthOpt = None,
+    variant: VariantOpt = None,
+    version: VersionOpt = None,
+    shortcut: ShortcutOpt = None,
+    plain: PlainOpt = False,
+    input_size: SizeOpt = None,
     classes: Annotated[int | None, typer.Option(help="Number of classes.")] = None,
-    channels: Annotated[int, typer.Option(help="1 (grayscale) or 3 (RGB).")] = 3,
+    channels: ChannelsOpt = 3,
     model: Annotated[Path | None, typer.Option(help="A saved .keras, .h5 or .onnx model instead of --depth.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     per_block: Annotated[bool, typer.Option("--blocks", help="One row per residual block.")] = False,
@@ -119,6 +126,113 @@ def info(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
         _print_count(count, title, per_block)
+
+
+DataOpt = Annotated[str, typer.Option("--data", help="inspection (built-in), folder:DIR or cifar10:PATH.")]
+ValDataOpt = Annotated[str | None, typer.Option("--val-data", help="An explicit validation set (same schemes).")]
+ValSplitOpt = Annotated[float, typer.Option(help="Validation fraction when no --val-data (stratified, seeded).")]
+PerClassOpt = Annotated[int, typer.Option(help="Images per class of the built-in inspection set.")]
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Run folder: model.keras, history.csv, curves.png, metrics.json.")],
+    depth: DepthOpt = 20,
+    variant: VariantOpt = None,
+    version: VersionOpt = None,
+    shortcut: ShortcutOpt = None,
+    plain: PlainOpt = False,
+    input_size: SizeOpt = None,
+    channels: ChannelsOpt = 3,
+    data: DataOpt = "inspection",
+    val_data: ValDataOpt = None,
+    val_split: ValSplitOpt = 0.2,
+    per_class: PerClassOpt = 1000,
+    recipe: Annotated[Recipe, typer.Option(case_sensitive=False, help="Training recipe.")] = Recipe.SGD_STEP,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 128,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate; default: the recipe's, scaled to the batch.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Default: the recipe's.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds weights, data order and augmentation.")] = 0,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Flips and pad-and-crop.")] = True,
+    mixed_precision: Annotated[
+        bool | None, typer.Option("--mixed-precision/--no-mixed-precision", help="Default: on with a GPU.")
+    ] = None,
+    xla: Annotated[bool | None, typer.Option("--xla/--no-xla", help="Default: on with a GPU.")] = None,
+    strategy: Annotated[Strategy, typer.Option(case_sensitive=False, help="Devices to train on.")] = Strategy.DEFAULT,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="TensorFlow op determinism.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
+) -> None:
+    """Train a ResNet: the uncompressed model that later stages compress and compare against."""
+    from resnet_edge.config import DataConfig, ModelConfig, TrainConfig
+    from resnet_edge.data import load_data
+    from resnet_edge.train import train as train_model
+
+    probe = ModelConfig(depth=depth, variant=variant, version=version, shortcut=shortcut, plain=plain,
+                        input_size=input_size, channels=channels)  # fmt: skip
+    train_config = TrainConfig(recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                               seed=seed, augment=augment, mixed_precision=mixed_precision, xla=xla,
+                               strategy=strategy, deterministic=deterministic)  # fmt: skip
+    dataset = load_data(DataConfig(source=data, val_source=val_data, val_split=val_split, per_class=per_class,
+                                   seed=seed), size=probe.input_size, channels=channels)  # fmt: skip
+    for line in dataset.skipped:
+        err_console.print(f"warning: skipped unreadable image {line}", markup=False, soft_wrap=True)
+    result = train_model(replace(probe, classes=dataset.num_classes), dataset, train_config, out=out, resume=resume)
+    console.print(
+        f"best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}/{result.epochs} · "
+        f"{result.images_per_second:.0f} images/s · {result.model_path}"
+    )
+
+
+@app.command()
+def degradation(
+    out: Annotated[Path, typer.Option(help="Study folder: one run per model, degradation.png.")],
+    depths: Annotated[str, typer.Option(help="Comma-separated CIFAR depths (6n+2).")] = "20,56",
+    data: DataOpt = "inspection",
+    val_data: ValDataOpt = None,
+    per_class: PerClassOpt = 1000,
+    input_size: Annotated[int, typer.Option(help="Input height = width.")] = 32,
+    channels: ChannelsOpt = 3,
+    recipe: Annotated[Recipe, typer.Option(case_sensitive=False, help="Training recipe.")] = Recipe.SGD_STEP,
+    epochs: Annotated[int, typer.Option(help="Epochs for every model.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 128,
+    seed: Annotated[int, typer.Option(help="The same seed for every model.")] = 0,
+) -> None:
+    """Plain vs ResNet at two depths, trained alike: the degradation problem in one figure."""
+    from resnet_edge.config import DataConfig, TrainConfig
+    from resnet_edge.data import load_data
+    from resnet_edge.degradation import degradation as run_study
+
+    try:
+        depth_list = tuple(int(d) for d in depths.split(","))
+    except ValueError:
+        raise ConfigError(f"depths {depths!r} are not accepted; use comma-separated integers such as 20,56") from None
+    train_config = TrainConfig(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed)
+    dataset = load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed),
+                        size=input_size, channels=channels)  # fmt: skip
+    result = run_study(dataset, depths=depth_list, config=train_config, out=out)
+    for name, run in result.runs.items():
+        console.print(f"{name:>10}: best validation accuracy {run.best_val_accuracy:.4f}")
+    console.print(f"figure: {result.figure}")
+
+
+data_app = typer.Typer(help="Data sets: write the built-in inspection set as an image folder.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="A new folder: one sub-folder per class, PNG files.")],
+    size: Annotated[int, typer.Option(help="Image height = width.")] = 64,
+    per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
+    channels: ChannelsOpt = 3,
+) -> None:
+    """Write the built-in synthetic inspection data set as an image folder, to look at or train from."""
+    from resnet_edge.data.synth import SynthSpec, write_folder
+
+    counts = write_folder(SynthSpec(size=size, per_class=per_class, seed=seed, channels=channels), out)
+    console.print(f"wrote {sum(counts.values())} images to {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,8 @@ class ModelConfig:
     channels: int = 3
     classes: int | None = None
     blocks: tuple[int, ...] | None = None
-    weight_decay: float = 0.0
+    input_mean: tuple[float, ...] | None = None  # per channel, raw pixel units: preprocessing inside the model
+    input_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         variant = self._resolve_variant()
@@ -138,8 +139,11 @@ class ModelConfig:
             raise ConfigError(f"classes {self.classes!r} is not accepted; use an integer >= 2")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels {self.channels!r} is not accepted; use 1 (grayscale) or 3 (RGB)")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight decay {self.weight_decay!r} is negative; use a value >= 0")
+        for what, value in (("input mean", self.input_mean), ("input std", self.input_std)):
+            if value is not None and len(value) != self.channels:
+                raise ConfigError(f"{what} {list(value)} needs one value per channel ({self.channels})")
+        if self.input_std is not None and min(self.input_std) <= 0:
+            raise ConfigError(f"input std {list(self.input_std)} must be positive")
 
     def _check_blocks(self) -> None:
         stages = len(self.default_blocks)
@@ -176,5 +180,65 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["blocks"] = list(self.blocks) if self.blocks else None
+        for key in ("blocks", "input_mean", "input_std"):
+            d[key] = list(d[key]) if d[key] is not None else None
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in d.items()}
+
+
+class Recipe(StrEnum):
+    SGD_STEP = "sgd-step"  # SGD momentum 0.9, lr 0.1 / 10 at 50 % and 75 % of training, weight decay 1e-4 (He et al.)
+    ADAM_PLATEAU = "adam-plateau"  # Adam 1e-3, ReduceLROnPlateau, early stopping (the Keras CIFAR-10 example)
+    COSINE = "cosine"  # SGD with linear warm-up and cosine decay, label smoothing 0.1
+
+
+class Strategy(StrEnum):
+    DEFAULT = "default"  # one device: the GPU when present, else the CPU
+    MIRRORED = "mirrored"  # all local GPUs (or all logical CPUs) with MirroredStrategy
+    MULTIWORKER = "multiworker"  # several hosts: MultiWorkerMirroredStrategy, cluster from TF_CONFIG
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where images come from: `inspection` (built-in), `folder:DIR` or `cifar10:PATH`."""
+
+    source: str = "inspection"
+    val_source: str | None = None  # an explicit validation set (same scheme); else a stratified split
+    val_split: float = 0.2
+    per_class: int = 1000  # images per class of the built-in set
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.val_split < 1:
+            raise ConfigError(f"validation split {self.val_split!r} is not accepted; use a fraction in (0, 1)")
+        if self.per_class < 2:
+            raise ConfigError(f"per-class count {self.per_class!r} is too small; use an integer >= 2")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    recipe: Recipe = Recipe.SGD_STEP
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float | None = None  # None: the recipe's (0.1 for SGD, 1e-3 for Adam), for a batch of 128
+    weight_decay: float | None = None  # None: the recipe's
+    seed: int = 0
+    augment: bool = True
+    mixed_precision: bool | None = None  # None: on when a GPU is present
+    xla: bool | None = None  # None: on when a GPU is present
+    strategy: Strategy = Strategy.DEFAULT
+    deterministic: bool = False  # TensorFlow op determinism (also on GPU), at some speed cost
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recipe", parse_enum(Recipe, self.recipe, "recipe"))
+        object.__setattr__(self, "strategy", parse_enum(Strategy, self.strategy, "strategy"))
+        if self.epochs < 1:
+            raise ConfigError(f"epochs {self.epochs!r} is not accepted; use an integer >= 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size {self.batch_size!r} is not accepted; use an integer >= 1")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"learning rate {self.lr!r} is not accepted; use a positive number")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ConfigError(f"weight decay {self.weight_decay!r} is negative; use a value >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}

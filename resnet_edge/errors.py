@@ -13,3 +13,7 @@ class ConfigError(ResnetEdgeError, ValueError):
 
 class ModelFileError(ResnetEdgeError):
     """A model file that is missing, unreadable or not a model this toolkit can read."""
+
+
+class DataError(ResnetEdgeError):
+    """A data source that is missing, empty, or not in the expected format."""

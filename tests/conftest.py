@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_edge.config import ModelConfig
-from resnet_edge.models.resnet import build_resnet
+from resnet_edge._tf import tf
+
+# Two logical CPU devices, so MirroredStrategy is tested on a machine without GPUs. This must happen
+# before TensorFlow creates its first tensor.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from resnet_edge.config import ModelConfig  # noqa: E402
+from resnet_edge.models.resnet import build_resnet  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_resnet():
     """CIFAR ResNet-8 at 32x32: the smallest real network of the zoo, for fast tests."""
     return build_resnet(ModelConfig(depth=8))
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """60 training / 15 validation images of the built-in inspection set at 32x32."""
+    from resnet_edge.config import DataConfig
+    from resnet_edge.data import load_data
+
+    return load_data(DataConfig(per_class=15), size=32, channels=3)

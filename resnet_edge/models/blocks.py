@@ -23,7 +23,6 @@ class BlockOptions:
     shortcut: Shortcut
     plain: bool  # no skip connection at all: the degradation-study twin
     stride_on_3x3: bool  # v1.5 bottleneck (torchvision) instead of v1 (paper)
-    weight_decay: float
 
 
 @keras.saving.register_keras_serializable(package="resnet_edge")
@@ -54,16 +53,10 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "stride": self.stride, "out_channels": self.out_channels}
 
 
-def conv(filters: int, kernel: int, stride: int, name: str, weight_decay: float) -> keras.layers.Layer:
+def conv(filters: int, kernel: int, stride: int, name: str) -> keras.layers.Layer:
+    # weight decay is the optimizer's (train.py), so a saved model carries no regularizer
     return layers.Conv2D(
-        filters,
-        kernel,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        kernel_regularizer=keras.regularizers.l2(weight_decay) if weight_decay else None,
-        name=name,
+        filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal", name=name
     )
 
 
@@ -76,7 +69,7 @@ def _shortcut(x: tf.Tensor, out_channels: int, stride: int, name: str, opts: Blo
         return x
     if opts.shortcut is Shortcut.A:
         return ZeroPadShortcut(stride, out_channels, name=f"{name}_shortcut_pad")(x)
-    y = conv(out_channels, 1, stride, f"{name}_shortcut_conv", opts.weight_decay)(x)
+    y = conv(out_channels, 1, stride, f"{name}_shortcut_conv")(x)
     return batch_norm(f"{name}_shortcut_bn")(y)
 
 
@@ -92,10 +85,10 @@ def _merge(
 def basic_block(
     x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
 ) -> tf.Tensor:
-    y = conv(width, 3, stride, f"{name}_conv1", opts.weight_decay)(x)
+    y = conv(width, 3, stride, f"{name}_conv1")(x)
     y = batch_norm(f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(out_channels, 3, 1, f"{name}_conv2", opts.weight_decay)(y)
+    y = conv(out_channels, 3, 1, f"{name}_conv2")(y)
     y = batch_norm(f"{name}_bn2")(y)
     y = _merge(x, y, out_channels, stride, name, opts)
     return layers.ReLU(name=f"{name}_out")(y)
@@ -105,13 +98,13 @@ def bottleneck_block(
     x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
 ) -> tf.Tensor:
     stride1, stride3 = (1, stride) if opts.stride_on_3x3 else (stride, 1)
-    y = conv(width, 1, stride1, f"{name}_conv1", opts.weight_decay)(x)
+    y = conv(width, 1, stride1, f"{name}_conv1")(x)
     y = batch_norm(f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(width, 3, stride3, f"{name}_conv2", opts.weight_decay)(y)
+    y = conv(width, 3, stride3, f"{name}_conv2")(y)
     y = batch_norm(f"{name}_bn2")(y)
     y = layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv(out_channels, 1, 1, f"{name}_conv3", opts.weight_decay)(y)
+    y = conv(out_channels, 1, 1, f"{name}_conv3")(y)
     y = batch_norm(f"{name}_bn3")(y)
     y = _merge(x, y, out_channels, stride, name, opts)
     return layers.ReLU(name=f"{name}_out")(y)
@@ -136,11 +129,11 @@ def preact_bottleneck_block(
     if preactivate:
         y = batch_norm(f"{name}_preact_bn")(y)
         y = layers.ReLU(name=f"{name}_preact_relu")(y)
-    y = conv(width, 1, stride, f"{name}_conv1", opts.weight_decay)(y)
+    y = conv(width, 1, stride, f"{name}_conv1")(y)
     y = batch_norm(f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(width, 3, 1, f"{name}_conv2", opts.weight_decay)(y)
+    y = conv(width, 3, 1, f"{name}_conv2")(y)
     y = batch_norm(f"{name}_bn2")(y)
     y = layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv(out_channels, 1, 1, f"{name}_conv3", opts.weight_decay)(y)
+    y = conv(out_channels, 1, 1, f"{name}_conv3")(y)
     return _merge(x, y, out_channels, stride, name, opts)

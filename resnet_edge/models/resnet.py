@@ -15,13 +15,22 @@ from resnet_edge.models.specs import ArchSpec, BlockKind
 layers = keras.layers
 
 
-def _stem(x: tf.Tensor, arch: ArchSpec, weight_decay: float) -> tf.Tensor:
+def _preprocess(x: tf.Tensor, config: ModelConfig) -> tf.Tensor:
+    """Raw pixels in, normalized inside the model: an exported model needs no preprocessing code on the camera."""
+    if config.input_mean is None and config.input_std is None:
+        return x
+    mean = config.input_mean or (0.0,) * config.channels
+    std = config.input_std or (1.0,) * config.channels
+    return layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="preprocess")(x)
+
+
+def _stem(x: tf.Tensor, arch: ArchSpec) -> tf.Tensor:
     if arch.stem == "imagenet":
-        x = B.conv(64, 7, 2, "stem_conv", weight_decay)(x)
+        x = B.conv(64, 7, 2, "stem_conv")(x)
         x = B.batch_norm("stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
         return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    x = B.conv(arch.stages[0].width, 3, 1, "stem_conv", weight_decay)(x)
+    x = B.conv(arch.stages[0].width, 3, 1, "stem_conv")(x)
     x = B.batch_norm("stem_bn")(x)
     return layers.ReLU(name="stem_relu")(x)
 
@@ -61,10 +70,10 @@ def build_resnet(config: ModelConfig) -> keras.Model:
         shortcut=config.shortcut,
         plain=config.plain,
         stride_on_3x3=config.version is Version.V1_5,
-        weight_decay=config.weight_decay,
     )
     inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
-    x = _stem(inputs, arch, config.weight_decay)
+    x = _preprocess(inputs, config)
+    x = _stem(x, arch)
     x = _stages(x, arch, opts)
     outputs = _head(x, arch, config.classes)
     return keras.Model(inputs, outputs, name=config.name)

@@ -1,0 +1,115 @@
+"""Data sets as in-memory uint8 arrays: the built-in inspection set, image folders, CIFAR-10 archives.
+
+`load_data(DataConfig, size=, channels=)` returns a `Dataset` with a train and a validation split, resized
+to the model's input and converted to its channels. Images stay raw pixels (0-255): normalization is a
+layer of the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from resnet_edge.config import DataConfig
+from resnet_edge.errors import DataError
+
+SCHEMES = "inspection, folder:DIR, cifar10:PATH"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x_train: np.ndarray  # uint8 [N, H, W, C]
+    y_train: np.ndarray  # int32 [N]
+    x_val: np.ndarray
+    y_val: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    skipped: tuple[str, ...] = ()  # unreadable files, each with its reason
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean and std of the training pixels, for the model's normalization layer."""
+        x = self.x_train.reshape(-1, self.x_train.shape[-1]).astype(np.float64)
+        return tuple(float(v) for v in x.mean(0)), tuple(float(max(v, 1e-3)) for v in x.std(0))
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    """('inspection' | 'folder' | 'cifar10', argument) or a DataError naming the accepted schemes."""
+    scheme, _, arg = source.partition(":")
+    scheme = scheme.strip().lower()
+    if scheme == "inspection" and not arg:
+        return scheme, ""
+    if scheme in ("folder", "cifar10") and arg:
+        return scheme, arg
+    if scheme in ("folder", "cifar10"):
+        raise DataError(f"data '{source}' lacks its path; use {scheme}:PATH")
+    raise DataError(f"data '{source}' is not accepted; use one of: {SCHEMES}")
+
+
+def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    if x.shape[-1] == channels:
+        return x
+    if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
+        return (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) + 0.5).astype(np.uint8)[..., None]
+    return np.repeat(x, 3, axis=-1)
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    if x.shape[1] == size and x.shape[2] == size:
+        return x
+    from resnet_edge._tf import tf
+
+    return tf.cast(tf.round(tf.image.resize(x, (size, size), antialias=True)), tf.uint8).numpy()
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): `fraction` of each class, at least one, chosen by `seed`."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = min(max(1, round(fraction * len(idx))), len(idx) - 1)
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _load(source: str, size: int, channels: int, config: DataConfig, names: tuple[str, ...] | None = None):
+    """(x, y, class names, skipped, official test split or None) of one source."""
+    scheme, arg = parse_source(source)
+    if scheme == "inspection":
+        from resnet_edge.data.synth import SynthSpec, generate
+
+        x, y, names = generate(SynthSpec(size=size, per_class=config.per_class, seed=config.seed, channels=channels))
+        return x, y, names, [], None
+    if scheme == "folder":
+        from resnet_edge.data.folder import read_folder
+
+        x, y, names, skipped = read_folder(arg, size=size, channels=channels, class_names=names)
+        return x, y, names, skipped, None
+    from resnet_edge.data.cifar import load_cifar10
+
+    (x, y), (xt, yt), names = load_cifar10(Path(arg))
+    test = (_resize(_to_channels(xt, channels), size), yt)
+    return _resize(_to_channels(x, channels), size), y, names, [], test
+
+
+def load_data(config: DataConfig, *, size: int, channels: int) -> Dataset:
+    """The train and validation splits of `config.source`, at `size` x `size` x `channels`."""
+    x, y, names, skipped, test = _load(config.source, size, channels, config)
+    if config.val_source is not None:
+        xv, yv, _, skipped_val, _ = _load(config.val_source, size, channels, config, names=names)
+        skipped += skipped_val
+    elif test is not None:  # CIFAR-10: the official test batch is the validation set
+        xv, yv = test
+    else:
+        train_idx, val_idx = stratified_split(y, config.val_split, config.seed)
+        x, y, xv, yv = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    if len(x) == 0 or len(xv) == 0:
+        raise DataError(f"data '{config.source}' gives {len(x)} training and {len(xv)} validation images")
+    return Dataset(x, y, xv, yv, tuple(names), config.source, tuple(skipped))

@@ -1,0 +1,337 @@
+"""train(ModelConfig, Dataset, TrainConfig, out=) -> TrainResult: the uncompressed model every stage compares to.
+
+The model is built inside the distribution strategy's scope (MirroredStrategy needs its variables created
+there) with the data's per-channel mean and std as its first layer, so it takes raw pixels. On a GPU,
+mixed precision and XLA are on by default. A run folder holds `model.keras` (the best epoch on validation
+accuracy), `history.csv`, `curves.png`, `metrics.json` and `train_state.json`; `.backup/` holds the
+last finished epoch (weights, optimizer, schedule) so `resume=True` continues a killed run, and goes when
+training ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_edge._tf import keras, tf
+from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
+from resnet_edge.console import console
+from resnet_edge.data import Dataset
+from resnet_edge.data.pipeline import eval_dataset, train_dataset
+from resnet_edge.errors import ConfigError
+from resnet_edge.fsutil import atomic_path, write_json, write_text
+from resnet_edge.models.resnet import build_resnet
+
+STATE = "train_state.json"
+BACKUP = ".backup"
+# recipe -> (learning rate for a batch of 128, weight decay)
+RECIPE_DEFAULTS = {Recipe.SGD_STEP: (0.1, 1e-4), Recipe.ADAM_PLATEAU: (1e-3, 0.0), Recipe.COSINE: (0.1, 5e-5)}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    model_config: ModelConfig
+    best_val_accuracy: float
+    best_epoch: int
+    epochs: int
+    seconds: float
+    images_per_second: float
+    device: str
+
+
+def make_strategy(kind: Strategy) -> tf.distribute.Strategy:
+    if kind is Strategy.MULTIWORKER:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if kind is Strategy.MIRRORED:  # all GPUs, or all logical CPUs where there is none
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+    return tf.distribute.get_strategy()  # the default: TensorFlow places ops on the GPU when there is one
+
+
+def worker_dir(out: Path) -> tuple[Path, bool]:
+    """(folder this process writes, whether it is the chief). Under MultiWorkerMirroredStrategy every worker
+    saves (saving reads distributed variables), but only the chief into the run folder (TensorFlow's advice)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = cluster.get("task", {})
+    chief = task.get("type", "worker") == "chief" or (
+        task.get("type", "worker") == "worker" and task.get("index", 0) == 0 and "chief" not in cluster.get("cluster", {})
+    )
+    return (out, True) if chief else (out / f".worker{task.get('index', 0)}", False)
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    base_lr, base_wd = RECIPE_DEFAULTS[config.recipe]
+    lr = config.lr if config.lr is not None else base_lr * config.batch_size / 128  # linear scaling rule
+    wd = config.weight_decay if config.weight_decay is not None else base_wd
+    total = steps_per_epoch * config.epochs
+    if config.recipe is Recipe.ADAM_PLATEAU:
+        return keras.optimizers.Adam(lr, weight_decay=wd or None)
+    if config.recipe is Recipe.SGD_STEP:  # He et al.: divide by 10 at 50 % and 75 % of training
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(total * 0.5), int(total * 0.75)], [lr, lr / 10, lr / 100]
+        )
+    else:
+        warmup = max(1, min(total // 10, 5 * steps_per_epoch))
+        schedule = keras.optimizers.schedules.CosineDecay(0.0, total - warmup, warmup_target=lr, warmup_steps=warmup)
+    # decoupled weight decay on every weight, as SGD's weight_decay in the papers' frameworks
+    return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
+
+
+class _RunRecorder(keras.callbacks.Callback):
+    """History, best-only checkpoint and run state, each written atomically at every epoch's end.
+
+    On resume, fit restarts at the epoch after the last backed-up one; rows of later epochs (written before
+    a kill but never backed up) are dropped, so history and weights always agree.
+    """
+
+    def __init__(self, out: Path, state: dict[str, Any], train_images: int) -> None:
+        super().__init__()
+        self.out, self.state, self.train_images = out, state, train_images
+        self._first_epoch: int | None = None
+        self._epoch_start = 0.0
+        self._train_seconds = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+            self.state["history"] = [r for r in self.state["history"] if r["epoch"] <= epoch]
+        self._epoch_start = time.perf_counter()
+
+    def on_test_begin(self, logs: dict | None = None) -> None:  # validation starts: the training part ends
+        self._train_seconds = time.perf_counter() - self._epoch_start
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        lr = self.model.optimizer.learning_rate
+        lr_now = float(lr(self.model.optimizer.iterations) if callable(lr) else keras.backend.get_value(lr))
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k != "learning_rate"}, "lr": lr_now,
+               "seconds": time.perf_counter() - self._epoch_start,
+               "images_per_second": self.train_images / max(self._train_seconds, 1e-9)}  # fmt: skip
+        self.state["history"].append(row)
+        best = self.state["best"]
+        if row["val_accuracy"] > best["val_accuracy"]:
+            with atomic_path(self.out / "model.keras") as tmp:
+                self.model.save(tmp)
+            self.state["best"] = {"epoch": epoch + 1, "val_accuracy": row["val_accuracy"]}
+        write_text(self.out / "history.csv", _csv(self.state["history"]))
+        write_json(self.out / STATE, self.state)
+        console.print(
+            f"epoch {epoch + 1:>3}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
+            f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  lr {lr_now:.2e}  "
+            f"{row['seconds']:.1f}s  {row['images_per_second']:.0f} img/s"
+            + ("  *" if self.state["best"]["epoch"] == epoch + 1 else "")
+        )
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["epoch"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for split, style in (("", "-"), ("val_", "--")):
+        label = "validation" if split else "train"
+        ax_loss.plot(epochs, [r[f"{split}loss"] for r in history], style, label=label)
+        ax_acc.plot(epochs, [r[f"{split}accuracy"] for r in history], style, label=label)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str, Any]:
+    path = out / STATE
+    if path.exists():
+        state = json.loads(path.read_text())
+        if not resume:
+            raise ConfigError(
+                f"run folder '{out}' already holds a training run ({state['status']}); "
+                "pass --resume to continue it, or choose another --out"
+            )
+        if state["config"] != config:
+            raise ConfigError(f"run folder '{out}' was trained with another configuration; --resume needs the same")
+        return state
+    if resume:
+        raise ConfigError(f"--resume: run folder '{out}' holds no training run to continue")
+    return {"status": "running", "config": config, "history": [], "best": {"epoch": 0, "val_accuracy": -1.0}}
+
+
+def _check_fits(model_config: ModelConfig, data: Dataset) -> None:
+    shape = (model_config.input_size, model_config.input_size, model_config.channels)
+    if data.x_train.shape[1:] != shape:
+        raise ConfigError(f"model input {shape} does not fit data '{data.source}' of shape {data.x_train.shape[1:]}")
+    if model_config.classes != data.num_classes:
+        raise ConfigError(
+            f"model has {model_config.classes} classes but data '{data.source}' has {data.num_classes} "
+            f"({', '.join(data.class_names)})"
+        )
+
+
+def _copy_weights(src: keras.Model, dst: keras.Model) -> int:
+    """Copy weights by layer name where the shapes agree (a pruned model keeps its survivors' names)."""
+    copied = 0
+    for layer in dst.layers:
+        try:
+            weights = src.get_layer(layer.name).get_weights()
+        except ValueError:
+            continue
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied += 1
+    return copied
+
+
+def _use_gpu_defaults(config: TrainConfig) -> tuple[bool, bool, str]:
+    gpus = tf.config.list_physical_devices("GPU")
+    mixed = config.mixed_precision if config.mixed_precision is not None else bool(gpus)
+    xla = config.xla if config.xla is not None else bool(gpus)
+    return mixed, xla, f"{len(gpus)} GPU" if gpus else "CPU"
+
+
+def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial) -> keras.Model:
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    with strategy.scope():
+        model = build_resnet(model_config)
+        if initial is not None:
+            _copy_weights(initial, model)
+        smoothing = 0.1 if config.recipe is Recipe.COSINE else 0.0
+        model.compile(
+            optimizer=_optimizer(config, steps),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
+            metrics=["accuracy"],
+            jit_compile=xla,
+        )
+    return model
+
+
+def train(
+    model_config: ModelConfig,
+    data: Dataset,
+    config: TrainConfig,
+    *,
+    out: str | Path,
+    resume: bool = False,
+    initial_model: keras.Model | None = None,
+) -> TrainResult:
+    """Train `model_config` on `data`; `initial_model` seeds the weights by layer name (fine-tuning)."""
+    out, chief = worker_dir(Path(out))
+    _check_fits(model_config, data)
+    if model_config.input_mean is None:  # normalization inside the model, from the training pixels
+        mean, std = data.channel_stats()
+        model_config = replace(model_config, input_mean=mean, input_std=std)
+    run_config = {"model": model_config.to_dict(), "train": config.to_dict(), "data": data.source,
+                  "classes": list(data.class_names)}  # fmt: skip
+    state = _initial_state(out, resume, run_config)
+    if state["status"] == "complete":
+        console.print(f"[dim]{out}: training already complete[/dim]")
+        return _result(out, model_config, state)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / STATE, state)
+    write_json(out / "model_config.json", model_config.to_dict())
+    write_text(out / "labels.txt", "\n".join(data.class_names) + "\n")
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    mixed, xla, device = _use_gpu_defaults(config)
+    strategy = make_strategy(config.strategy)
+    steps = math.ceil(len(data.x_train) / config.batch_size)
+    try:
+        model = _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial_model)
+        train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes,
+                                 batch_size=config.batch_size, seed=config.seed, augment=config.augment)  # fmt: skip
+        val_ds = eval_dataset(data.x_val, data.y_val, num_classes=data.num_classes, batch_size=config.batch_size)
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(out / BACKUP)),
+            _RunRecorder(out, state, len(data.x_train)),
+        ]
+        if config.recipe is Recipe.ADAM_PLATEAU:
+            callbacks += [
+                keras.callbacks.ReduceLROnPlateau("val_loss", factor=math.sqrt(0.1), patience=5, min_lr=5e-7),
+                keras.callbacks.EarlyStopping("val_accuracy", patience=10),
+            ]
+        console.print(
+            f"training {model_config.name} on {len(data.x_train)} images ({data.source}), "
+            f"{len(data.x_val)} for validation · {config.recipe.value} · {config.epochs} epochs · "
+            f"batch {config.batch_size} · {device}{' · mixed float16' if mixed else ''}{' · XLA' if xla else ''}"
+            f" · {strategy.num_replicas_in_sync} replica(s)"
+        )
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    if mixed:  # the saved model must run in float32 on devices that lack float16
+        best = build_resnet(model_config)
+        best.set_weights(keras.models.load_model(out / "model.keras", compile=False).get_weights())
+        with atomic_path(out / "model.keras") as tmp:
+            best.save(tmp)
+    state["status"] = "complete"
+    plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
+    result = _result(out, model_config, state, device)
+    write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config))
+    write_json(out / STATE, state)
+    shutil.rmtree(out / BACKUP, ignore_errors=True)
+    if not chief:
+        shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _result(out: Path, model_config: ModelConfig, state: dict[str, Any], device: str = "") -> TrainResult:
+    history = state["history"]
+    return TrainResult(
+        model_path=out / "model.keras",
+        model_config=model_config,
+        best_val_accuracy=state["best"]["val_accuracy"],
+        best_epoch=state["best"]["epoch"],
+        epochs=len(history),
+        seconds=float(sum(r["seconds"] for r in history)),
+        images_per_second=float(np.median([r["images_per_second"] for r in history])) if history else 0.0,
+        device=device,
+    )
+
+
+def _metrics(result: TrainResult, state: dict, mixed: bool, xla: bool, config: TrainConfig) -> dict[str, Any]:
+    last = state["history"][-1]
+    return {
+        "model": result.model_config.name,
+        "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "final_train_accuracy": last["accuracy"],
+        "final_val_accuracy": last["val_accuracy"],
+        "train_seconds": result.seconds,
+        "images_per_second": result.images_per_second,
+        "device": result.device,
+        "mixed_precision": mixed,
+        "xla": xla,
+        "strategy": config.strategy.value,
+        "seed": config.seed,
+        "recipe": config.recipe.value,
+    }

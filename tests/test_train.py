@@ -1,0 +1,146 @@
+"""Training: run folder contents, resume after a kill, seeds, devices, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
+from resnet_edge.errors import ConfigError
+from resnet_edge.models.io import load_keras
+from resnet_edge.train import train
+
+TINY = ModelConfig(depth=8, classes=5)
+
+
+@pytest.mark.parametrize("recipe", list(Recipe))
+def test_run_folder_has_every_artifact(tmp_path: Path, tiny_data, recipe: Recipe) -> None:
+    result = train(TINY, tiny_data, TrainConfig(recipe=recipe, epochs=2, batch_size=16), out=tmp_path)
+    assert {"model.keras", "history.csv", "curves.png", "metrics.json", "labels.txt", "model_config.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert not (tmp_path / ".backup").exists()
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "images_per_second"} <= set(rows[0])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["best_val_accuracy"] == result.best_val_accuracy == max(float(r["val_accuracy"]) for r in rows)
+    model = load_keras(result.model_path)
+    # the model takes raw pixels: normalization by the training set's statistics is its first layer
+    assert model.get_layer("preprocess") is not None
+    pred = model.predict(tiny_data.x_val.astype("float32"), verbose=0)
+    assert pred.shape == (len(tiny_data.x_val), 5)
+    assert (tmp_path / "labels.txt").read_text().split() == list(tiny_data.class_names)
+
+
+def test_same_seed_gives_identical_training(tmp_path: Path, tiny_data) -> None:
+    config = TrainConfig(epochs=2, batch_size=16, seed=7)
+    a = train(TINY, tiny_data, config, out=tmp_path / "a")
+    b = train(TINY, tiny_data, config, out=tmp_path / "b")
+    for wa, wb in zip(load_keras(a.model_path).get_weights(), load_keras(b.model_path).get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    ha = [r["loss"] for r in csv.DictReader((tmp_path / "a" / "history.csv").open())]
+    hb = [r["loss"] for r in csv.DictReader((tmp_path / "b" / "history.csv").open())]
+    assert ha == hb
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path: Path, tiny_data) -> None:
+    from resnet_edge._tf import tf
+    from resnet_edge.train import make_strategy
+
+    assert make_strategy(Strategy.MIRRORED).num_replicas_in_sync == len(tf.config.list_logical_devices("CPU")) == 2
+    result = train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16, strategy="mirrored"), out=tmp_path)
+    assert result.model_path.exists()
+
+
+def test_mixed_precision_and_xla_paths_save_a_float32_model(tmp_path: Path, tiny_data) -> None:
+    config = TrainConfig(epochs=1, batch_size=16, mixed_precision=True, xla=True)
+    result = train(TINY, tiny_data, config, out=tmp_path)
+    model = load_keras(result.model_path)
+    assert all(layer.dtype_policy.name == "float32" for layer in model.layers)
+    from resnet_edge._tf import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path: Path, tiny_data) -> None:
+    train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="holds no training run to continue"):
+        train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "new", resume=True)
+
+
+def test_model_that_does_not_fit_the_data(tmp_path: Path, tiny_data) -> None:
+    with pytest.raises(ConfigError, match="model has 10 classes but data 'inspection' has 5"):
+        train(ModelConfig(depth=8), tiny_data, TrainConfig(epochs=1), out=tmp_path)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "resnet_edge", "--quiet", "train", "--depth", "8", "--per-class", "60",
+            "--batch-size", "32", *args]  # fmt: skip
+
+
+def test_killed_run_resumes_to_the_same_number_of_epochs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_cli("--epochs", "6", "--out", str(out)), stderr=subprocess.PIPE)
+    history = out / "history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["status"] == "running" and 2 <= len(state["history"]) < 6, "the kill came too late to test"
+    done = subprocess.run(_cli("--epochs", "6", "--out", str(out), "--resume"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(history.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["status"] == "complete" and (out / "model.keras").exists()
+    assert state["best"]["val_accuracy"] == max(float(r["val_accuracy"]) for r in rows)
+    assert not (out / ".backup").exists() and not list(out.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "folder:/does/not/exist"], "data folder '/does/not/exist' does not exist"),
+        (["--data", "imagenet"], "data 'imagenet' is not accepted; use one of: inspection, folder:DIR, cifar10:PATH"),
+        (["--recipe", "adamw"], "Invalid value for '--recipe'"),
+        (["--data", "cifar10:/nope/cifar-10-python.tar.gz"], "CIFAR-10 not found at '/nope/cifar-10-python.tar.gz'"),
+        (["--epochs", "0"], "epochs 0 is not accepted"),
+    ],
+)
+def test_cli_user_errors(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    from resnet_edge.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--depth", "8", "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_cli_one_class_folder_and_empty_folder(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from resnet_edge.cli import main
+
+    (tmp_path / "one" / "good").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "one" / "good" / "a.png")
+    (tmp_path / "empty").mkdir()
+    for folder, message in (("one", "has 1 class sub-folder(s) (good)"), ("empty", "has 0 class sub-folder(s)")):
+        code = main(["train", "--depth", "8", "--out", str(tmp_path / "run"), "--data", f"folder:{tmp_path / folder}"])
+        assert code == 2 and message in capsys.readouterr().err
