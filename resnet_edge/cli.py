@@ -75,7 +75,9 @@ def _print_count(count: ModelCount, title: str, per_block: bool) -> None:
         f"element-wise ops {_si(count.elementwise_ops)}",
         soft_wrap=True,
     )
-    console.print(f"[dim]{MAC_NOTE}; BatchNorm, activations, additions and pooling are element-wise ops.[/dim]", soft_wrap=True)
+    console.print(
+        f"[dim]{MAC_NOTE}; BatchNorm, activations, additions and pooling are element-wise ops.[/dim]", soft_wrap=True
+    )
     if count.uncounted:
         console.print(f"[yellow]not counted ({len(count.uncounted)}): {', '.join(count.uncounted)}[/yellow]")
 
@@ -151,7 +153,9 @@ def train(
     recipe: Annotated[Recipe, typer.Option(case_sensitive=False, help="Training recipe.")] = Recipe.SGD_STEP,
     epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
     batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 128,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate; default: the recipe's, scaled to the batch.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate; default: the recipe's, scaled to the batch.")
+    ] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Default: the recipe's.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds weights, data order and augmentation.")] = 0,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Flips and pad-and-crop.")] = True,

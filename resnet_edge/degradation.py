@@ -54,7 +54,9 @@ def _plot(out: Path, names: list[str], path: Path, source: str) -> None:
         epochs = [r["epoch"] for r in history]
         ax.plot(epochs, [100 * (1 - r["accuracy"]) for r in history], "--", color=color, alpha=0.7)
         ax.plot(epochs, [100 * (1 - r["val_accuracy"]) for r in history], "-", color=color, label=name)
-    ax.set(xlabel="epoch", ylabel="error (%)", title=f"plain vs residual on {source} (dashed: train, solid: validation)")
+    ax.set(
+        xlabel="epoch", ylabel="error (%)", title=f"plain vs residual on {source} (dashed: train, solid: validation)"
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

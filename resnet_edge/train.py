@@ -66,7 +66,9 @@ def worker_dir(out: Path) -> tuple[Path, bool]:
     cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = cluster.get("task", {})
     chief = task.get("type", "worker") == "chief" or (
-        task.get("type", "worker") == "worker" and task.get("index", 0) == 0 and "chief" not in cluster.get("cluster", {})
+        task.get("type", "worker") == "worker"
+        and task.get("index", 0) == 0
+        and "chief" not in cluster.get("cluster", {})
     )
     return (out, True) if chief else (out / f".worker{task.get('index', 0)}", False)
 
@@ -100,6 +102,7 @@ class _RunRecorder(keras.callbacks.Callback):
         super().__init__()
         self.out, self.state, self.train_images = out, state, train_images
         self._first_epoch: int | None = None
+        self._started = time.time()
         self._epoch_start = 0.0
         self._train_seconds = 0.0
 
@@ -117,7 +120,7 @@ class _RunRecorder(keras.callbacks.Callback):
         lr = self.model.optimizer.learning_rate
         lr_now = float(lr(self.model.optimizer.iterations) if callable(lr) else keras.backend.get_value(lr))
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k != "learning_rate"}, "lr": lr_now,
-               "seconds": time.perf_counter() - self._epoch_start,
+               "seconds": time.perf_counter() - self._epoch_start, "wall_seconds": time.time() - self._started,
                "images_per_second": self.train_images / max(self._train_seconds, 1e-9)}  # fmt: skip
         self.state["history"].append(row)
         best = self.state["best"]

@@ -18,8 +18,11 @@ def test_imagenet_depths_default_to_imagenet_v1_5(depth: int) -> None:
     )
 
 
-@pytest.mark.parametrize(("depth", "version", "shortcut"), [(20, Version.V1, Shortcut.A), (110, Version.V1, Shortcut.A),
-                                                           (29, Version.V2, Shortcut.B), (11, Version.V2, Shortcut.B)])  # fmt: skip
+CIFAR_DEFAULTS = [(20, Version.V1, Shortcut.A), (110, Version.V1, Shortcut.A), (29, Version.V2, Shortcut.B),
+                  (11, Version.V2, Shortcut.B)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("depth", "version", "shortcut"), CIFAR_DEFAULTS)
 def test_cifar_depths_are_inferred(depth: int, version: Version, shortcut: Shortcut) -> None:
     c = ModelConfig(depth=depth)
     assert (c.variant, c.version, c.shortcut, c.input_size, c.classes) == (Variant.CIFAR, version, shortcut, 32, 10)

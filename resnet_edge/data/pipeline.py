@@ -51,4 +51,6 @@ def train_dataset(
 
 
 def eval_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, num_classes))).cache().batch(batch_size).prefetch(AUTOTUNE)
+    return (
+        tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, num_classes))).cache().batch(batch_size).prefetch(AUTOTUNE)
+    )
