@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the main job on built-in data
-	$(BIN)/resnet-edge info --depth 50
+demo: $(STAMP)  ## the main job on built-in data: train a ResNet-20 on the inspection set into runs/demo
+	rm -rf runs/demo
+	$(BIN)/resnet-edge train --depth 20 --recipe cosine --epochs 12 --out runs/demo
 
 test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 cores
 	$(BIN)/python -m pytest

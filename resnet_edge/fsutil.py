@@ -12,10 +12,11 @@ from typing import Any
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary sibling of `path` (same suffix, so Keras and friends accept it), renamed on success."""
+    """A temporary sibling of `path` (same suffixes, so Keras and friends accept it), renamed on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    base, dot, suffixes = path.name.partition(".")  # keep every suffix: Keras reads `.weights.h5` by its name
+    tmp = path.with_name(f".{base}.tmp-{os.getpid()}{dot}{suffixes}")
     try:
         yield tmp
         os.replace(tmp, path)
