@@ -220,6 +220,52 @@ def degradation(
     console.print(f"figure: {result.figure}")
 
 
+@app.command()
+def prune(
+    model: Annotated[Path, typer.Option(help="A model.keras written by `resnet-edge train` (model_config.json beside).")],
+    out: Annotated[Path, typer.Option(help="Folder for the pruned model, block_scores, prune.json, pareto.png.")],
+    threshold: Annotated[float | None, typer.Option(help="Remove blocks whose residual ratio is below R (0-1).")] = None,
+    target_macs: Annotated[float | None, typer.Option(help="Keep at most this fraction F of the MACs (0-1].")] = None,
+    max_accuracy_drop: Annotated[
+        float | None, typer.Option(help="Remove blocks step by step while accuracy stays within P points.")
+    ] = None,
+    data: DataOpt = "inspection",
+    val_data: ValDataOpt = None,
+    per_class: PerClassOpt = 1000,
+    seed: Annotated[int, typer.Option(help="The data seed the model was trained with.")] = 0,
+    step_blocks: Annotated[int, typer.Option(help="Blocks removed per step (max-accuracy-drop mode).")] = 1,
+    step_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after each step.")] = 1,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after a one-shot removal.")] = 2,
+    finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tuning.")] = 0.01,
+    calibration_batches: Annotated[int, typer.Option(help="Training batches (of 64) for the residual ratios.")] = 4,
+) -> None:
+    """Remove residual blocks that contribute least into a genuinely shallower model, then fine-tune."""
+    from resnet_edge.config import DataConfig, PruneConfig
+    from resnet_edge.data import load_data
+    from resnet_edge.models.flops import count_keras
+    from resnet_edge.models.io import load_keras
+    from resnet_edge.prune import load_model_config
+    from resnet_edge.prune import prune as prune_model
+
+    config = PruneConfig(threshold=threshold, target_macs=target_macs, max_accuracy_drop=max_accuracy_drop,
+                         step_blocks=step_blocks, step_epochs=step_epochs, finetune_epochs=finetune_epochs,
+                         finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed)  # fmt: skip
+    if out.resolve() == model.resolve().parent:
+        raise ConfigError(f"--out '{out}' is the unpruned model's folder; choose another so nothing is overwritten")
+    keras_model = load_keras(model)
+    model_config = load_model_config(model)
+    dataset = load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed),
+                        size=model_config.input_size, channels=model_config.channels)  # fmt: skip
+    result = prune_model(keras_model, model_config, dataset, config, out=out)
+    before = count_keras(keras_model)
+    console.print(
+        f"depth {model_config.arch.depth} -> {result.model_config.arch.depth} · MACs {before.macs / 1e6:.2f} M -> "
+        f"{result.final_macs / 1e6:.2f} M ({100 * (1 - result.final_macs / before.macs):.1f} % fewer) · accuracy "
+        f"{result.base_accuracy:.2f} % -> {result.final_accuracy:.2f} % · removed {len(result.removed)} blocks"
+    )
+    console.print(f"pruned model: {result.model_path}")
+
+
 data_app = typer.Typer(help="Data sets: write the built-in inspection set as an image folder.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -242,3 +242,40 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Which residual blocks to remove; exactly one of threshold, target_macs, max_accuracy_drop."""
+
+    threshold: float | None = None  # remove blocks whose residual ratio ||F(x)||^2 / ||x||^2 is below this
+    target_macs: float | None = None  # keep at most this fraction of the MACs, lowest-scoring blocks first
+    max_accuracy_drop: float | None = None  # points: remove step by step while within this of the unpruned
+    step_blocks: int = 1  # blocks removed per step in max-accuracy-drop mode
+    calibration_batches: int = 4
+    batch_size: int = 64
+    finetune_epochs: int = 2  # after the removal (and between steps: step_epochs)
+    step_epochs: int = 1
+    finetune_lr: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("threshold", "target_macs", "max_accuracy_drop") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"give exactly one of --threshold, --target-macs, --max-accuracy-drop (received {given or 'none'})"
+            )
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ConfigError(f"threshold {self.threshold!r} is outside [0, 1]; it is a residual energy ratio")
+        if self.target_macs is not None and not 0 < self.target_macs <= 1:
+            raise ConfigError(f"target MACs {self.target_macs!r} is outside (0, 1]; it is a fraction of the MACs")
+        if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
+            raise ConfigError(f"max accuracy drop {self.max_accuracy_drop!r} is not accepted; use points in [0, 100]")
+        for name in ("step_blocks", "calibration_batches", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not accepted; use >= 1")
+        if self.finetune_epochs < 0 or self.step_epochs < 0:
+            raise ConfigError("fine-tune epochs must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Export to deployment formats (TFLite, ONNX), each file written atomically."""

@@ -1,0 +1,390 @@
+"""Depth pruning: score every residual block, remove the ones that do least into a genuinely shallower net.
+
+A block computes H(x) = F(x) + x. Two scores per block, on real data:
+- the residual energy ratio ||F(x)||^2 / ||x||^2, averaged over calibration images from the training set;
+- the validation accuracy drop when that block alone is removed (an ablation, Veit et al. 2016). Removal is
+  exact by zeroing the branch's last BatchNorm (gamma = beta = 0): F(x) = 0 and the block is the identity.
+Ratios alone rarely reach zero in an ordinary ResNet (0.24-1.14 for a ResNet-56 here), so the selection
+modes rank by the ablation drop and then by the ratio, and the accuracy-budget mode checks the real
+accuracy after every step. Removed blocks disappear from the graph: the pruned model is rebuilt from the
+depth spec with fewer blocks per stage and the surviving weights are copied across by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_edge._tf import keras
+from resnet_edge.config import ModelConfig, PruneConfig, TrainConfig
+from resnet_edge.console import console
+from resnet_edge.data import Dataset
+from resnet_edge.errors import ConfigError
+from resnet_edge.fsutil import atomic_path, write_json
+from resnet_edge.models.flops import count_keras
+from resnet_edge.models.resnet import build_resnet
+
+_ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
+
+
+class PruneError(ConfigError):
+    """A model that cannot be depth-pruned (no addressable residual blocks), or a bad removal request."""
+
+
+@dataclass(frozen=True)
+class BlockScore:
+    name: str
+    stage: int
+    block: int
+    identity: bool  # input and output shapes agree: the block can be removed
+    residual_ratio: float
+    accuracy_drop: float  # validation points lost when this block alone is removed; NaN if not removable
+    macs: int
+    params: int
+
+
+@dataclass(frozen=True)
+class PruneStep:
+    step: int
+    removed: tuple[str, ...]  # blocks removed at this step (names in the unpruned model)
+    blocks: tuple[int, ...]
+    depth: int
+    params: int
+    macs: int
+    val_accuracy: float
+    accepted: bool
+    tflite_p50_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    model_path: Path
+    model_config: ModelConfig
+    base_accuracy: float
+    final_accuracy: float
+    base_macs: int
+    final_macs: int
+    removed: tuple[str, ...]
+    steps: tuple[PruneStep, ...]
+    scores: tuple[BlockScore, ...]
+
+
+# ------------------------------------------------------------------------------------------------ blocks
+def residual_blocks(model: keras.Model) -> list[tuple[int, int, str]]:
+    """(stage, block, name) of every residual block, in order; a PruneError if there is none."""
+    found = sorted((int(m[1]), int(m[2])) for m in (_ADD.match(layer.name) for layer in model.layers) if m)
+    if not found:
+        raise PruneError(
+            f"model '{model.name}' has no addressable residual blocks (layers named stage<S>_block<B>_add); "
+            "prune works on residual networks built by resnet-edge"
+        )
+    return [(s, b, f"stage{s}_block{b}") for s, b in found]
+
+
+def _branch_tensors(model: keras.Model, name: str) -> tuple[Any, Any]:
+    """(shortcut, residual) tensors that the block's Add sums."""
+    shortcut, residual = model.get_layer(f"{name}_add").input
+    return shortcut, residual
+
+
+def _is_identity(model: keras.Model, name: str) -> bool:
+    names = {layer.name for layer in model.layers}
+    return f"{name}_shortcut_conv" not in names and f"{name}_shortcut_pad" not in names
+
+
+def _branch_end(model: keras.Model, name: str) -> keras.layers.Layer:
+    """The last layer of F(x): a BatchNorm (v1 blocks) or a convolution (pre-activation blocks)."""
+    return _branch_tensors(model, name)[1]._keras_history.layer
+
+
+def zero_residual(model: keras.Model, name: str) -> list[np.ndarray]:
+    """Make F(x) exactly 0 for block `name`; returns the old weights of the layer changed."""
+    layer = _branch_end(model, name)
+    old = layer.get_weights()
+    if isinstance(layer, keras.layers.BatchNormalization):  # gamma and beta (scale, center) to zero
+        new = [np.zeros_like(w) if v.name.split("/")[-1].split(":")[0] in ("gamma", "beta") else w
+               for w, v in zip(old, layer.weights, strict=True)]  # fmt: skip
+    else:
+        new = [np.zeros_like(w) for w in old]
+    layer.set_weights(new)
+    return old
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    pred = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
+    return float(100.0 * np.mean(pred.argmax(-1) == y))
+
+
+def residual_ratios(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> dict[str, float]:
+    """Mean over samples of ||F(x)||^2 / ||x||^2 for every block (x: what the shortcut carries)."""
+    blocks = residual_blocks(model)
+    outputs = [t for _, _, name in blocks for t in _branch_tensors(model, name)]
+    probe = keras.Model(model.input, outputs)
+    sums = np.zeros(len(blocks))
+    for start in range(0, len(images), batch_size):
+        outs = probe.predict_on_batch(images[start : start + batch_size].astype("float32"))
+        for i in range(len(blocks)):
+            x, f = outs[2 * i].reshape(len(outs[0]), -1), outs[2 * i + 1].reshape(len(outs[0]), -1)
+            sums[i] += np.sum((f**2).sum(1) / np.maximum((x**2).sum(1), 1e-12))
+    return {name: float(s / len(images)) for (_, _, name), s in zip(blocks, sums, strict=True)}
+
+
+def score_blocks(
+    model: keras.Model, data: Dataset, *, calibration: int = 256, validation: int | None = None
+) -> list[BlockScore]:
+    """Residual ratio (on `calibration` training images) and ablation drop (on the validation images)."""
+    rng = np.random.default_rng(0)
+    calib = data.x_train[rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)]
+    x_val, y_val = (
+        (data.x_val, data.y_val) if validation is None else (data.x_val[:validation], data.y_val[:validation])
+    )
+    ratios = residual_ratios(model, calib)
+    base = _accuracy(model, x_val, y_val)
+    per_block = {b.name: b for b in count_keras(model).blocks}
+    scores = []
+    for stage, block, name in residual_blocks(model):
+        identity = _is_identity(model, name)
+        drop = float("nan")
+        if identity:
+            old = zero_residual(model, name)
+            drop = base - _accuracy(model, x_val, y_val)
+            _branch_end(model, name).set_weights(old)
+        g = per_block[name]
+        scores.append(BlockScore(name, stage, block, identity, ratios[name], drop, g.macs, g.params))
+    return scores
+
+
+def removal_order(scores: list[BlockScore]) -> list[BlockScore]:
+    """Removable blocks, the least useful first: smallest ablation drop, then smallest residual ratio."""
+    return sorted((s for s in scores if s.identity), key=lambda s: (round(s.accuracy_drop, 6), s.residual_ratio))
+
+
+# ---------------------------------------------------------------------------------------------- removal
+def remove_blocks(model: keras.Model, config: ModelConfig, names: set[str]) -> tuple[keras.Model, ModelConfig]:
+    """A shallower model without the blocks `names`; surviving weights copied, blocks renumbered per stage."""
+    blocks = residual_blocks(model)
+    known = {name for _, _, name in blocks}
+    unknown, not_identity = names - known, {n for n in names & known if not _is_identity(model, n)}
+    if unknown:
+        raise PruneError(f"blocks {sorted(unknown)} are not in model '{model.name}'")
+    if not_identity:
+        raise PruneError(f"blocks {sorted(not_identity)} change the shape (down-sampling) and cannot be removed")
+    current = config.blocks or config.default_blocks
+    kept: dict[int, list[int]] = {s: [] for s in range(1, len(current) + 1)}
+    for stage, block, name in blocks:
+        if name not in names:
+            kept[stage].append(block)
+    new_config = replace(config, blocks=tuple(len(kept[s]) for s in sorted(kept)))
+    pruned = build_resnet(new_config)
+    rename = {f"stage{s}_block{old}_": f"stage{s}_block{new}_" for s in kept for new, old in enumerate(kept[s], 1)}
+    for layer in model.layers:
+        target = layer.name
+        m = re.match(r"^(stage\d+_block\d+_)(.*)$", target)
+        if m:
+            if m[1] not in rename:
+                continue  # a removed block
+            target = rename[m[1]] + m[2]
+        if layer.weights:
+            pruned.get_layer(target).set_weights(layer.get_weights())
+    return pruned, new_config
+
+
+# --------------------------------------------------------------------------------------------- plotting
+def plot_scores(scores: list[BlockScore], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_r, ax_d) = plt.subplots(2, 1, figsize=(max(8, 0.35 * len(scores)), 6), sharex=True)
+    x = np.arange(len(scores))
+    colors = [f"C{s.stage - 1}" for s in scores]
+    ax_r.bar(x, [s.residual_ratio for s in scores], color=colors)
+    ax_r.set(ylabel="||F(x)||² / ||x||²", title="residual energy per block (colour: stage)")
+    ax_d.bar(x, [0 if np.isnan(s.accuracy_drop) else s.accuracy_drop for s in scores], color=colors)
+    for i, s in enumerate(scores):
+        if not s.identity:
+            ax_d.text(i, 0, "ds", ha="center", va="bottom", fontsize=7)
+    ax_d.set(ylabel="accuracy drop if removed (points)", xlabel="block (ds: down-sampling, kept)")
+    ax_d.set_xticks(x, [f"{s.stage}.{s.block}" for s in scores], rotation=90, fontsize=7)
+    for ax in (ax_r, ax_d):
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in ((axes[0], "tflite_p50_ms", "TFLite fp32 latency p50 (ms)"), (axes[1], "macs", "MACs")):
+        pts = [(getattr(s, key), s.val_accuracy, s) for s in steps if getattr(s, key) is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C0", alpha=0.6)
+        for xv, yv, s in pts:
+            ax.annotate(f"d{s.depth}", (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for xv, yv, s in pts:
+            if s.step == 0:
+                ax.plot(xv, yv, "s", color="C2", ms=9, label="unpruned")
+            if s.step == chosen:
+                ax.plot(xv, yv, "*", color="C3", ms=15, label="chosen")
+        ax.set(xlabel=label, ylabel="validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("depth pruning: accuracy against latency and MACs")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ prune
+def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int, out: Path):
+    from resnet_edge.train import train
+
+    if epochs == 0:
+        return model
+    train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed)
+    result = train(config, data, train_config, out=out, initial_model=model,
+                   resume=(out / "train_state.json").exists())  # fmt: skip
+    from resnet_edge.models.io import load_keras
+
+    return load_keras(result.model_path)
+
+
+def _step(k, removed, model, config, acc, accepted) -> PruneStep:
+    count = count_keras(model)
+    return PruneStep(k, tuple(removed), config.arch.blocks, config.arch.depth, count.params, count.macs, acc, accepted)
+
+
+def _select(scores: list[BlockScore], prune: PruneConfig, base_macs: int) -> list[str]:
+    if prune.threshold is not None:
+        return [s.name for s in scores if s.identity and s.residual_ratio < prune.threshold]
+    chosen, macs = [], base_macs
+    for s in removal_order(scores):  # target MACs: remove the least useful until under budget
+        if macs <= prune.target_macs * base_macs:
+            break
+        chosen.append(s.name)
+        macs -= s.macs
+    return chosen
+
+
+def prune(
+    model: keras.Model, model_config: ModelConfig, data: Dataset, config: PruneConfig, *, out: str | Path
+) -> PruneResult:
+    """Score, remove, fine-tune; writes block_scores.json/.png, prune.json, pareto.png and model.keras to `out`.
+
+    The input model is never modified: scoring restores every weight it zeroes, removal builds a new model.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    residual_blocks(model)  # a clear error before any work on a model without blocks
+    base_acc = _accuracy(model, data.x_val, data.y_val)
+    base_macs = count_keras(model).macs
+    calibration = config.calibration_batches * config.batch_size
+    scores = score_blocks(model, data, calibration=calibration)
+    write_json(out / "block_scores.json", [asdict(s) for s in scores])
+    plot_scores(scores, out / "block_scores.png")
+    steps = [_step(0, [], model, model_config, base_acc, True)]
+    models = {0: model}
+    console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, accuracy {base_acc:.2f} %")
+    current, current_config, removed = model, model_config, []
+    if config.max_accuracy_drop is None:
+        names = _select(scores, config, base_macs)
+        if names:
+            current, current_config = remove_blocks(model, model_config, set(names))
+            current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune")
+            removed = names
+            steps.append(_step(1, names, current, current_config, _accuracy(current, data.x_val, data.y_val), True))
+            models[1] = current
+    else:
+        current, current_config, removed = _budget_search(model, model_config, data, config, scores, base_acc, steps,
+                                                          models, out)  # fmt: skip
+    chosen = max(s.step for s in steps if s.accepted)
+    steps = _measure_latency(steps, models, out)
+    model_path = out / "model.keras"
+    with atomic_path(model_path) as tmp:
+        current.save(tmp)
+    write_json(out / "model_config.json", current_config.to_dict())
+    final_acc = next(s.val_accuracy for s in steps if s.step == chosen)
+    write_json(out / "prune.json", {"base_accuracy": base_acc, "chosen_step": chosen, "config": config.to_dict(),
+                                    "steps": [asdict(s) for s in steps]})  # fmt: skip
+    plot_pareto(steps, chosen, out / "pareto.png")
+    return PruneResult(model_path, current_config, base_acc, final_acc, base_macs, count_keras(current).macs,
+                       tuple(removed), tuple(steps), tuple(scores))  # fmt: skip
+
+
+def _budget_search(model, model_config, data, config, scores, base_acc, steps, models, out):
+    """Remove `step_blocks` at a time, fine-tune briefly, re-score; stop before the budget is exceeded."""
+    floor = base_acc - config.max_accuracy_drop
+    current, current_config, removed = model, model_config, []
+    # names in the current (renumbered) model -> names in the unpruned one, for the report
+    origin = {name: name for _, _, name in residual_blocks(model)}
+    k = 0
+    while True:
+        order = removal_order(scores)
+        if not order:
+            break
+        batch = [s.name for s in order[: config.step_blocks]]
+        k += 1
+        candidate, candidate_config = remove_blocks(current, current_config, set(batch))
+        candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}")
+        acc = _accuracy(candidate, data.x_val, data.y_val)
+        accepted = acc >= floor
+        steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, accepted))
+        models[k] = candidate
+        verdict = "kept" if accepted else "over budget, stop"
+        console.print(f"step {k}: removed {', '.join(origin[n] for n in batch)} -> depth "
+                      f"{candidate_config.arch.depth}, accuracy {acc:.2f} % ({verdict})")  # fmt: skip
+        if not accepted:
+            break
+        removed += [origin[n] for n in batch]
+        origin = _renumber(origin, current, batch)
+        current, current_config = candidate, candidate_config
+        scores = score_blocks(current, data, calibration=config.calibration_batches * config.batch_size,
+                              validation=min(len(data.x_val), 500))  # fmt: skip
+    return current, current_config, removed
+
+
+def _renumber(origin: dict[str, str], model: keras.Model, removed: list[str]) -> dict[str, str]:
+    """Map the next model's block names to the unpruned model's, after `removed` left `model`."""
+    new: dict[str, str] = {}
+    per_stage: dict[int, int] = {}
+    for stage, _, name in residual_blocks(model):
+        if name in removed:
+            continue
+        per_stage[stage] = per_stage.get(stage, 0) + 1
+        new[f"stage{stage}_block{per_stage[stage]}"] = origin[name]
+    return new
+
+
+def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], out: Path) -> list[PruneStep]:
+    """TFLite fp32 latency of the unpruned model and every step, measured interleaved in one run."""
+    from resnet_edge.export.tflite import to_tflite_fp32
+    from resnet_edge.latency import tflite_latency
+
+    paths = {k: str(to_tflite_fp32(m, out / "tflite" / f"step{k}.tflite")) for k, m in models.items()}
+    latency = tflite_latency(list(paths.values()), threads=2)
+    return [replace(s, tflite_p50_ms=latency[paths[s.step]]["p50_ms"]) if s.step in paths else s for s in steps]
+
+
+def load_model_config(model_path: str | Path) -> ModelConfig:
+    """The ModelConfig saved beside a model by `train` or `prune` (model_config.json)."""
+    path = Path(model_path).parent / "model_config.json"
+    if not path.exists():
+        raise PruneError(f"'{path}' not found: prune needs the model_config.json that train writes beside the model")
+    raw = json.loads(path.read_text())
+    for key in ("blocks", "input_mean", "input_std"):
+        if raw.get(key) is not None:
+            raw[key] = tuple(raw[key])
+    return ModelConfig(**raw)

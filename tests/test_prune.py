@@ -1,0 +1,121 @@
+"""Depth pruning: exact removal, scores, selection modes, and a model that is never modified."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet_edge._tf import keras
+from resnet_edge.config import ModelConfig, PruneConfig
+from resnet_edge.errors import ConfigError
+from resnet_edge.models.flops import count_keras
+from resnet_edge.models.resnet import build_resnet
+from resnet_edge.prune import PruneError, prune, remove_blocks, residual_blocks, score_blocks, zero_residual
+
+CONFIG = ModelConfig(depth=14, classes=5, input_mean=(128.0,) * 3, input_std=(50.0,) * 3)  # 2 blocks per stage
+
+
+def _random_model(config: ModelConfig = CONFIG, seed: int = 0) -> keras.Model:
+    """Random weights everywhere, BatchNorm statistics included, so removal is tested on a non-trivial net."""
+    model = build_resnet(config)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
+                               rng.normal(0, 0.1, m.shape), rng.uniform(0.5, 1.5, v.shape)])  # fmt: skip
+    return model
+
+
+def _x(n: int = 8) -> np.ndarray:
+    return np.random.default_rng(1).uniform(0, 255, (n, 32, 32, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("block", ["stage1_block1", "stage2_block2", "stage3_block2"])
+def test_a_zeroed_block_is_removed_without_changing_the_outputs(block: str) -> None:
+    model = _random_model()
+    zero_residual(model, block)
+    pruned, config = remove_blocks(model, CONFIG, {block})
+    assert len(residual_blocks(pruned)) == len(residual_blocks(model)) - 1
+    assert config.arch.depth == CONFIG.arch.depth - 2
+    np.testing.assert_allclose(pruned.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-5)
+    assert count_keras(pruned).macs < count_keras(model).macs
+
+
+def test_exactness_holds_for_bottleneck_blocks() -> None:
+    config = ModelConfig(depth=50, input_size=32, classes=5, blocks=(2, 2, 2, 2))
+    model = _random_model(config)
+    zero_residual(model, "stage3_block2")
+    pruned, _ = remove_blocks(model, config, {"stage3_block2"})
+    np.testing.assert_allclose(pruned.predict(_x(2), verbose=0), model.predict(_x(2), verbose=0), atol=1e-5)
+
+
+def test_survivors_are_renumbered_with_their_weights() -> None:
+    model = _random_model()
+    pruned, config = remove_blocks(model, CONFIG, {"stage1_block1"})
+    assert config.blocks == (1, 2, 2)
+    np.testing.assert_array_equal(pruned.get_layer("stage1_block1_conv1").get_weights()[0],
+                                  model.get_layer("stage1_block2_conv1").get_weights()[0])  # fmt: skip
+
+
+def test_down_sampling_blocks_and_unknown_blocks_are_refused() -> None:
+    model = _random_model()
+    with pytest.raises(PruneError, match="change the shape"):
+        remove_blocks(model, CONFIG, {"stage2_block1"})
+    with pytest.raises(PruneError, match="not in model"):
+        remove_blocks(model, CONFIG, {"stage9_block1"})
+
+
+def test_models_without_blocks_are_refused() -> None:
+    with pytest.raises(PruneError, match="no addressable residual blocks"):
+        residual_blocks(keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3)))
+    with pytest.raises(PruneError, match="no addressable residual blocks"):
+        residual_blocks(build_resnet(ModelConfig(depth=14, plain=True)))
+
+
+def test_scores_see_a_dead_block_and_restore_every_weight(tiny_data) -> None:
+    model = _random_model()
+    zero_residual(model, "stage2_block2")
+    before = [w.copy() for w in model.get_weights()]
+    scores = {s.name: s for s in score_blocks(model, tiny_data, calibration=32)}
+    assert scores["stage2_block2"].residual_ratio == 0.0 and scores["stage2_block2"].accuracy_drop == 0.0
+    assert scores["stage1_block2"].residual_ratio > 0 and not scores["stage2_block1"].identity
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 1.5}, "threshold 1.5 is outside [0, 1]"),
+        ({"threshold": -0.1}, "outside [0, 1]"),
+        ({"target_macs": 0.0}, "target MACs 0.0 is outside (0, 1]"),
+        ({"target_macs": 1.2}, "outside (0, 1]"),
+        ({}, "give exactly one of"),
+        ({"threshold": 0.1, "target_macs": 0.5}, "give exactly one of"),
+    ],
+)
+def test_prune_config_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        PruneConfig(**kwargs)
+    assert message in str(info.value)
+
+
+def test_target_macs_mode_end_to_end(tmp_path: Path, tiny_data) -> None:
+    model = _random_model()
+    before = [w.copy() for w in model.get_weights()]
+    result = prune(model, CONFIG, tiny_data, PruneConfig(target_macs=0.8, finetune_epochs=1, batch_size=16),
+                   out=tmp_path)  # fmt: skip
+    assert result.final_macs <= 0.8 * result.base_macs
+    for a, b in zip(before, model.get_weights(), strict=True):  # the unpruned model is untouched
+        np.testing.assert_array_equal(a, b)
+    report = json.loads((tmp_path / "prune.json").read_text())
+    assert [s["step"] for s in report["steps"]] == [0, 1]
+    assert all(s["tflite_p50_ms"] > 0 for s in report["steps"])
+    assert {"block_scores.json", "block_scores.png", "pareto.png", "model.keras", "model_config.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert (tmp_path / "tflite" / "step1.tflite").stat().st_size < (tmp_path / "tflite" / "step0.tflite").stat().st_size
