@@ -222,9 +222,13 @@ def degradation(
 
 @app.command()
 def prune(
-    model: Annotated[Path, typer.Option(help="A model.keras written by `resnet-edge train` (model_config.json beside).")],
+    model: Annotated[
+        Path, typer.Option(help="A model.keras written by `resnet-edge train` (model_config.json beside).")
+    ],
     out: Annotated[Path, typer.Option(help="Folder for the pruned model, block_scores, prune.json, pareto.png.")],
-    threshold: Annotated[float | None, typer.Option(help="Remove blocks whose residual ratio is below R (0-1).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Remove blocks whose residual ratio is below R (0-1).")
+    ] = None,
     target_macs: Annotated[float | None, typer.Option(help="Keep at most this fraction F of the MACs (0-1].")] = None,
     max_accuracy_drop: Annotated[
         float | None, typer.Option(help="Remove blocks step by step while accuracy stays within P points.")
@@ -238,21 +242,26 @@ def prune(
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after a one-shot removal.")] = 2,
     finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tuning.")] = 0.01,
     calibration_batches: Annotated[int, typer.Option(help="Training batches (of 64) for the residual ratios.")] = 4,
+    distill: Annotated[
+        bool, typer.Option("--distill", help="Fine-tune with distillation from the unpruned model.")
+    ] = False,
 ) -> None:
     """Remove residual blocks that contribute least into a genuinely shallower model, then fine-tune."""
     from resnet_edge.config import DataConfig, PruneConfig
     from resnet_edge.data import load_data
     from resnet_edge.models.flops import count_keras
     from resnet_edge.models.io import load_keras
-    from resnet_edge.prune import load_model_config
+    from resnet_edge.prune import load_model_config, residual_blocks
     from resnet_edge.prune import prune as prune_model
 
     config = PruneConfig(threshold=threshold, target_macs=target_macs, max_accuracy_drop=max_accuracy_drop,
                          step_blocks=step_blocks, step_epochs=step_epochs, finetune_epochs=finetune_epochs,
-                         finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed)  # fmt: skip
+                         finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed,
+                         distill=distill)  # fmt: skip
     if out.resolve() == model.resolve().parent:
         raise ConfigError(f"--out '{out}' is the unpruned model's folder; choose another so nothing is overwritten")
     keras_model = load_keras(model)
+    residual_blocks(keras_model)  # fail fast, before loading any data, on a model without residual blocks
     model_config = load_model_config(model)
     dataset = load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed),
                         size=model_config.input_size, channels=model_config.channels)  # fmt: skip

@@ -257,6 +257,7 @@ class PruneConfig:
     finetune_epochs: int = 2  # after the removal (and between steps: step_epochs)
     step_epochs: int = 1
     finetune_lr: float = 0.01
+    distill: bool = False  # fine-tune against the unpruned model's softened outputs as well as the labels
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -249,13 +249,13 @@ def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ prune
-def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int, out: Path):
+def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int, out: Path, teacher=None):
     from resnet_edge.train import train
 
     if epochs == 0:
         return model
     train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed)
-    result = train(config, data, train_config, out=out, initial_model=model,
+    result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
                    resume=(out / "train_state.json").exists())  # fmt: skip
     from resnet_edge.models.io import load_keras
 
@@ -297,19 +297,21 @@ def prune(
     plot_scores(scores, out / "block_scores.png")
     steps = [_step(0, [], model, model_config, base_acc, True)]
     models = {0: model}
+    teacher = model if config.distill else None
     console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, accuracy {base_acc:.2f} %")
     current, current_config, removed = model, model_config, []
     if config.max_accuracy_drop is None:
         names = _select(scores, config, base_macs)
         if names:
             current, current_config = remove_blocks(model, model_config, set(names))
-            current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune")
+            current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune",
+                                teacher)  # fmt: skip
             removed = names
             steps.append(_step(1, names, current, current_config, _accuracy(current, data.x_val, data.y_val), True))
             models[1] = current
     else:
         current, current_config, removed = _budget_search(model, model_config, data, config, scores, base_acc, steps,
-                                                          models, out)  # fmt: skip
+                                                          models, out, teacher)  # fmt: skip
     chosen = max(s.step for s in steps if s.accepted)
     steps = _measure_latency(steps, models, out)
     model_path = out / "model.keras"
@@ -324,7 +326,7 @@ def prune(
                        tuple(removed), tuple(steps), tuple(scores))  # fmt: skip
 
 
-def _budget_search(model, model_config, data, config, scores, base_acc, steps, models, out):
+def _budget_search(model, model_config, data, config, scores, base_acc, steps, models, out, teacher):
     """Remove `step_blocks` at a time, fine-tune briefly, re-score; stop before the budget is exceeded."""
     floor = base_acc - config.max_accuracy_drop
     current, current_config, removed = model, model_config, []
@@ -338,7 +340,7 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
         batch = [s.name for s in order[: config.step_blocks]]
         k += 1
         candidate, candidate_config = remove_blocks(current, current_config, set(batch))
-        candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}")
+        candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}", teacher)
         acc = _accuracy(candidate, data.x_val, data.y_val)
         accepted = acc >= floor
         steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, accepted))

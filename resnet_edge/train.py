@@ -93,6 +93,37 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
     return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
 
 
+class Distiller(keras.Model):
+    """Knowledge distillation (Hinton et al. 2015): the student learns from the labels and from the teacher's
+    temperature-softened outputs, loss = (1 - alpha) CE(y, student) + alpha T^2 KL(teacher_T || student_T).
+    Validation and saving see the student alone."""
+
+    def __init__(self, student: keras.Model, teacher: keras.Model, temperature: float = 4.0, alpha: float = 0.5):
+        super().__init__(name="distiller")
+        self.student = student
+        self.student_logits = keras.Model(student.input, student.get_layer("head_dense").output)
+        self.teacher_logits = keras.Model(teacher.input, teacher.get_layer("head_dense").output)
+        self.teacher_logits.trainable = False
+        self.temperature, self.alpha = temperature, alpha
+
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self.student(x, training=training)
+
+    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        x, y = data
+        t = self.temperature
+        soft_targets = tf.nn.softmax(tf.cast(self.teacher_logits(x, training=False), tf.float32) / t)
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.student_logits(x, training=True), tf.float32)
+            y_pred = tf.nn.softmax(logits)
+            hard = self.compiled_loss(y, y_pred)
+            soft = tf.reduce_mean(keras.losses.kl_divergence(soft_targets, tf.nn.softmax(logits / t))) * t * t
+            loss = (1 - self.alpha) * hard + self.alpha * soft
+        self.optimizer.minimize(loss, self.student.trainable_variables, tape=tape)  # loss scaling included
+        self.compiled_metrics.update_state(y, y_pred)
+        return {**{m.name: m.result() for m in self.metrics}, "loss": loss}
+
+
 class _RunRecorder(keras.callbacks.Callback):
     """History, best-only checkpoint and run state, each written atomically at every epoch's end.
 
@@ -100,9 +131,9 @@ class _RunRecorder(keras.callbacks.Callback):
     a kill but never backed up) are dropped, so history and weights always agree.
     """
 
-    def __init__(self, out: Path, state: dict[str, Any], train_images: int) -> None:
+    def __init__(self, out: Path, state: dict[str, Any], train_images: int, student: keras.Model) -> None:
         super().__init__()
-        self.out, self.state, self.train_images = out, state, train_images
+        self.out, self.state, self.train_images, self.student = out, state, train_images, student
         self._first_epoch: int | None = None
         self._started = time.time()
         self._epoch_start = 0.0
@@ -129,7 +160,7 @@ class _RunRecorder(keras.callbacks.Callback):
         if row["val_accuracy"] > best["val_accuracy"]:
             # weights only: a full model.save of a compiled model took 12 s here; model.keras is written at the end
             with atomic_path(self.out / BEST_WEIGHTS) as tmp:
-                self.model.save_weights(tmp)
+                self.student.save_weights(tmp)
             self.state["best"] = {"epoch": epoch + 1, "val_accuracy": row["val_accuracy"]}
         write_text(self.out / "history.csv", _csv(self.state["history"]))
         write_json(self.out / STATE, self.state)
@@ -222,12 +253,18 @@ def _use_gpu_defaults(config: TrainConfig) -> tuple[bool, bool, str]:
     return mixed, xla, f"{len(gpus)} GPU" if gpus else "CPU"
 
 
-def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial) -> keras.Model:
+def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial, teacher):
+    """(model to fit, the student inside it): the ResNet itself, or a Distiller around it."""
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     with strategy.scope():
-        model = build_resnet(model_config)
+        student = build_resnet(model_config)
         if initial is not None:
-            _copy_weights(initial, model)
+            _copy_weights(initial, student)
+        model = student
+        if teacher is not None:  # the teacher's variables must live under the same strategy
+            inner = keras.models.clone_model(teacher)
+            inner.set_weights(teacher.get_weights())
+            model = Distiller(student, inner)
         smoothing = 0.1 if config.recipe is Recipe.COSINE else 0.0
         model.compile(
             optimizer=_optimizer(config, steps),
@@ -235,7 +272,7 @@ def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initia
             metrics=["accuracy"],
             jit_compile=xla,
         )
-    return model
+    return model, student
 
 
 def train(
@@ -246,8 +283,10 @@ def train(
     out: str | Path,
     resume: bool = False,
     initial_model: keras.Model | None = None,
+    teacher: keras.Model | None = None,
 ) -> TrainResult:
-    """Train `model_config` on `data`; `initial_model` seeds the weights by layer name (fine-tuning)."""
+    """Train `model_config` on `data`; `initial_model` seeds the weights by layer name (fine-tuning) and
+    `teacher` adds knowledge distillation from that model's outputs."""
     out, chief = worker_dir(Path(out))
     _check_fits(model_config, data)
     if model_config.input_mean is None:  # normalization inside the model, from the training pixels
@@ -271,13 +310,13 @@ def train(
     strategy = make_strategy(config.strategy)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     try:
-        model = _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial_model)
+        model, student = _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial_model, teacher)
         train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes,
                                  batch_size=config.batch_size, seed=config.seed, augment=config.augment)  # fmt: skip
         val_ds = eval_dataset(data.x_val, data.y_val, num_classes=data.num_classes, batch_size=config.batch_size)
         callbacks = [
             keras.callbacks.BackupAndRestore(str(out / BACKUP)),
-            _RunRecorder(out, state, len(data.x_train)),
+            _RunRecorder(out, state, len(data.x_train), student),
         ]
         if config.recipe is Recipe.ADAM_PLATEAU:
             callbacks += [

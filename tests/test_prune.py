@@ -119,3 +119,41 @@ def test_target_macs_mode_end_to_end(tmp_path: Path, tiny_data) -> None:
         p.name for p in tmp_path.iterdir()
     }
     assert (tmp_path / "tflite" / "step1.tflite").stat().st_size < (tmp_path / "tflite" / "step0.tflite").stat().st_size
+
+
+def test_distilled_fine_tuning_runs_and_keeps_a_plain_student(tmp_path: Path, tiny_data) -> None:
+    model = _random_model()
+    config = PruneConfig(target_macs=0.8, finetune_epochs=1, batch_size=16, distill=True)
+    result = prune(model, CONFIG, tiny_data, config, out=tmp_path)
+    assert result.removed and (tmp_path / "finetune" / "history.csv").exists()
+    from resnet_edge.models.io import load_keras
+
+    student = load_keras(result.model_path)
+    assert student.name.startswith("resnet") and len(residual_blocks(student)) < len(residual_blocks(model))
+
+
+def test_cli_prune_errors_leave_the_model_alone(tmp_path: Path, capsys) -> None:
+    from resnet_edge.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model_path = run / "model.keras"
+    _random_model().save(model_path)
+    stamp = model_path.stat().st_mtime_ns
+    cases = [
+        (["--threshold", "1.5"], "threshold 1.5 is outside [0, 1]"),
+        (["--target-macs", "0"], "target MACs 0.0 is outside (0, 1]"),
+        (["--threshold", "0.1", "--out", str(run)], "is the unpruned model's folder"),
+        (["--threshold", "0.1"], "model_config.json"),  # no config beside the model
+    ]
+    for args, message in cases:
+        out = ["--out", str(tmp_path / "pruned")] if "--out" not in args else []
+        code = main(["prune", "--model", str(model_path), *out, *args])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, (args, err)
+    plain = tmp_path / "plain.keras"
+    build_resnet(ModelConfig(depth=14, plain=True)).save(plain)
+    (tmp_path / "model_config.json").write_text(json.dumps(ModelConfig(depth=14, plain=True).to_dict()))
+    assert main(["prune", "--model", str(plain), "--out", str(tmp_path / "p2"), "--threshold", "0.1"]) == 2
+    assert "no addressable residual blocks" in capsys.readouterr().err
+    assert model_path.stat().st_mtime_ns == stamp
