@@ -245,6 +245,9 @@ def prune(
     distill: Annotated[
         bool, typer.Option("--distill", help="Fine-tune with distillation from the unpruned model.")
     ] = False,
+    prune_downsample: Annotated[
+        bool, typer.Option("--prune-downsample", help="Down-sampling blocks may be reduced to their shortcut.")
+    ] = False,
 ) -> None:
     """Remove residual blocks that contribute least into a genuinely shallower model, then fine-tune."""
     from resnet_edge.config import DataConfig, PruneConfig
@@ -257,7 +260,7 @@ def prune(
     config = PruneConfig(threshold=threshold, target_macs=target_macs, max_accuracy_drop=max_accuracy_drop,
                          step_blocks=step_blocks, step_epochs=step_epochs, finetune_epochs=finetune_epochs,
                          finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed,
-                         distill=distill)  # fmt: skip
+                         distill=distill, prune_downsample=prune_downsample)  # fmt: skip
     if out.resolve() == model.resolve().parent:
         raise ConfigError(f"--out '{out}' is the unpruned model's folder; choose another so nothing is overwritten")
     keras_model = load_keras(model)

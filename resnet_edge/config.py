@@ -6,7 +6,7 @@ CIFAR ResNet-20) and rejects what it cannot build with a ConfigError that echoes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -73,6 +73,7 @@ class ModelConfig:
     channels: int = 3
     classes: int | None = None
     blocks: tuple[int, ...] | None = None
+    shortcut_only: tuple[int, ...] = ()  # stages whose down-sampling first block is reduced to its shortcut
     input_mean: tuple[float, ...] | None = None  # per channel, raw pixel units: preprocessing inside the model
     input_std: tuple[float, ...] | None = None
 
@@ -95,6 +96,8 @@ class ModelConfig:
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
             self._check_blocks()
+        object.__setattr__(self, "shortcut_only", tuple(sorted(int(s) for s in self.shortcut_only)))
+        self._check_shortcut_only()
 
     def _resolve_variant(self) -> Variant:
         if self.variant is not None:
@@ -147,10 +150,22 @@ class ModelConfig:
 
     def _check_blocks(self) -> None:
         stages = len(self.default_blocks)
-        if len(self.blocks) != stages or any(b < 1 for b in self.blocks):
+        # a stage may lose every block when none of them changes the shape (stage 1 of a CIFAR ResNet)
+        if len(self.blocks) != stages or any(b < 0 for b in self.blocks) or sum(self.blocks) == 0:
             raise ConfigError(
                 f"blocks {list(self.blocks)} do not fit a {stages}-stage network; "
-                f"give {stages} counts, each >= 1 (the full model has {list(self.default_blocks)})"
+                f"give {stages} counts, each >= 0 (the full model has {list(self.default_blocks)})"
+            )
+
+    def _check_shortcut_only(self) -> None:
+        if not self.shortcut_only:
+            return
+        downsampling = replace(self, shortcut_only=()).arch.reshaping_stages
+        bad = [s for s in self.shortcut_only if s not in downsampling]
+        if bad:
+            raise ConfigError(
+                f"shortcut-only stages {bad} are not accepted; only stages whose first block changes the shape "
+                f"can be reduced to their shortcut: {downsampling}"
             )
 
     @property
@@ -167,8 +182,8 @@ class ModelConfig:
     def arch(self) -> specs.ArchSpec:
         blocks = self.blocks or self.default_blocks
         if self.variant is Variant.IMAGENET:
-            return specs.imagenet_spec(self.depth, blocks)
-        return specs.cifar_spec(blocks, v2=self.version is Version.V2)
+            return specs.imagenet_spec(self.depth, blocks, self.shortcut_only)
+        return specs.cifar_spec(blocks, v2=self.version is Version.V2, shortcut_only=self.shortcut_only)
 
     @property
     def name(self) -> str:
@@ -180,7 +195,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("blocks", "input_mean", "input_std"):
+        for key in ("blocks", "shortcut_only", "input_mean", "input_std"):
             d[key] = list(d[key]) if d[key] is not None else None
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in d.items()}
 
@@ -258,6 +273,7 @@ class PruneConfig:
     step_epochs: int = 1
     finetune_lr: float = 0.01
     distill: bool = False  # fine-tune against the unpruned model's softened outputs as well as the labels
+    prune_downsample: bool = False  # may replace a down-sampling block by its shortcut alone
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -41,9 +41,9 @@ class BlockScore:
     name: str
     stage: int
     block: int
-    identity: bool  # input and output shapes agree: the block can be removed
+    identity: bool  # input and output shapes agree: the block can be removed (else: reduced to its shortcut)
     residual_ratio: float
-    accuracy_drop: float  # validation points lost when this block alone is removed; NaN if not removable
+    accuracy_drop: float  # validation points lost when this block's residual branch alone is removed
     macs: int
     params: int
 
@@ -150,39 +150,54 @@ def score_blocks(
     scores = []
     for stage, block, name in residual_blocks(model):
         identity = _is_identity(model, name)
-        drop = float("nan")
-        if identity:
-            old = zero_residual(model, name)
-            drop = base - _accuracy(model, x_val, y_val)
-            _branch_end(model, name).set_weights(old)
+        # zeroing F(x) is exactly removing an identity block, or reducing a down-sampling one to its shortcut
+        old = zero_residual(model, name)
+        drop = base - _accuracy(model, x_val, y_val)
+        _branch_end(model, name).set_weights(old)
         g = per_block[name]
         scores.append(BlockScore(name, stage, block, identity, ratios[name], drop, g.macs, g.params))
     return scores
 
 
-def removal_order(scores: list[BlockScore]) -> list[BlockScore]:
-    """Removable blocks, the least useful first: smallest ablation drop, then smallest residual ratio."""
-    return sorted((s for s in scores if s.identity), key=lambda s: (round(s.accuracy_drop, 6), s.residual_ratio))
+def removal_order(scores: list[BlockScore], downsample: bool = False) -> list[BlockScore]:
+    """Removable blocks, the least useful first: smallest ablation drop, then smallest residual ratio.
+    Down-sampling blocks join (to be reduced to their shortcut) only when `downsample`."""
+    candidates = (s for s in scores if s.identity or downsample)
+    return sorted(candidates, key=lambda s: (round(s.accuracy_drop, 6), s.residual_ratio))
 
 
 # ---------------------------------------------------------------------------------------------- removal
-def remove_blocks(model: keras.Model, config: ModelConfig, names: set[str]) -> tuple[keras.Model, ModelConfig]:
-    """A shallower model without the blocks `names`; surviving weights copied, blocks renumbered per stage."""
+def remove_blocks(
+    model: keras.Model, config: ModelConfig, names: set[str], *, downsample: bool = False
+) -> tuple[keras.Model, ModelConfig]:
+    """A shallower model without the blocks `names`; surviving weights copied, blocks renumbered per stage.
+
+    A down-sampling block (one that changes the shape) is reduced to its shortcut when `downsample`: it keeps
+    its number and its shortcut weights, and loses its residual branch.
+    """
     blocks = residual_blocks(model)
     known = {name for _, _, name in blocks}
-    unknown, not_identity = names - known, {n for n in names & known if not _is_identity(model, n)}
+    unknown, reshaping = names - known, {n for n in names & known if not _is_identity(model, n)}
     if unknown:
         raise PruneError(f"blocks {sorted(unknown)} are not in model '{model.name}'")
-    if not_identity:
-        raise PruneError(f"blocks {sorted(not_identity)} change the shape (down-sampling) and cannot be removed")
+    if reshaping and not downsample:
+        raise PruneError(f"blocks {sorted(reshaping)} change the shape (down-sampling); pass --prune-downsample to "
+                         "reduce them to their shortcut")  # fmt: skip
     current = config.blocks or config.default_blocks
     kept: dict[int, list[int]] = {s: [] for s in range(1, len(current) + 1)}
+    for stage in config.shortcut_only:  # earlier reductions keep their place as block 1
+        kept[stage].append(1)
     for stage, block, name in blocks:
-        if name not in names:
+        if name not in names or name in reshaping:
             kept[stage].append(block)
-    new_config = replace(config, blocks=tuple(len(kept[s]) for s in sorted(kept)))
+    new_config = replace(
+        config,
+        blocks=tuple(len(kept[s]) for s in sorted(kept)),
+        shortcut_only=tuple(sorted({*config.shortcut_only, *(s for s, _, n in blocks if n in reshaping)})),
+    )
     pruned = build_resnet(new_config)
     rename = {f"stage{s}_block{old}_": f"stage{s}_block{new}_" for s in kept for new, old in enumerate(kept[s], 1)}
+    target_names = {layer.name for layer in pruned.layers}
     for layer in model.layers:
         target = layer.name
         m = re.match(r"^(stage\d+_block\d+_)(.*)$", target)
@@ -190,7 +205,7 @@ def remove_blocks(model: keras.Model, config: ModelConfig, names: set[str]) -> t
             if m[1] not in rename:
                 continue  # a removed block
             target = rename[m[1]] + m[2]
-        if layer.weights:
+        if layer.weights and target in target_names:  # absent: the branch of a block reduced to its shortcut
             pruned.get_layer(target).set_weights(layer.get_weights())
     return pruned, new_config
 
@@ -269,9 +284,9 @@ def _step(k, removed, model, config, acc, accepted) -> PruneStep:
 
 def _select(scores: list[BlockScore], prune: PruneConfig, base_macs: int) -> list[str]:
     if prune.threshold is not None:
-        return [s.name for s in scores if s.identity and s.residual_ratio < prune.threshold]
+        return [s.name for s in scores if (s.identity or prune.prune_downsample) and s.residual_ratio < prune.threshold]
     chosen, macs = [], base_macs
-    for s in removal_order(scores):  # target MACs: remove the least useful until under budget
+    for s in removal_order(scores, prune.prune_downsample):  # target MACs: the least useful until under budget
         if macs <= prune.target_macs * base_macs:
             break
         chosen.append(s.name)
@@ -303,7 +318,7 @@ def prune(
     if config.max_accuracy_drop is None:
         names = _select(scores, config, base_macs)
         if names:
-            current, current_config = remove_blocks(model, model_config, set(names))
+            current, current_config = remove_blocks(model, model_config, set(names), downsample=config.prune_downsample)
             current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune",
                                 teacher)  # fmt: skip
             removed = names
@@ -334,12 +349,13 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
     origin = {name: name for _, _, name in residual_blocks(model)}
     k = 0
     while True:
-        order = removal_order(scores)
+        order = removal_order(scores, config.prune_downsample)
         if not order:
             break
         batch = [s.name for s in order[: config.step_blocks]]
         k += 1
-        candidate, candidate_config = remove_blocks(current, current_config, set(batch))
+        candidate, candidate_config = remove_blocks(current, current_config, set(batch),
+                                                    downsample=config.prune_downsample)  # fmt: skip
         candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}", teacher)
         acc = _accuracy(candidate, data.x_val, data.y_val)
         accepted = acc >= floor
@@ -351,22 +367,23 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
         if not accepted:
             break
         removed += [origin[n] for n in batch]
-        origin = _renumber(origin, current, batch)
+        origin = _renumber(origin, current, current_config, batch)
         current, current_config = candidate, candidate_config
         scores = score_blocks(current, data, calibration=config.calibration_batches * config.batch_size,
                               validation=min(len(data.x_val), 500))  # fmt: skip
     return current, current_config, removed
 
 
-def _renumber(origin: dict[str, str], model: keras.Model, removed: list[str]) -> dict[str, str]:
+def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:
     """Map the next model's block names to the unpruned model's, after `removed` left `model`."""
     new: dict[str, str] = {}
-    per_stage: dict[int, int] = {}
+    per_stage = {s: 1 for s in config.shortcut_only}  # a bare shortcut keeps its place as block 1
     for stage, _, name in residual_blocks(model):
-        if name in removed:
+        if name in removed and _is_identity(model, name):
             continue
         per_stage[stage] = per_stage.get(stage, 0) + 1
-        new[f"stage{stage}_block{per_stage[stage]}"] = origin[name]
+        if name not in removed:
+            new[f"stage{stage}_block{per_stage[stage]}"] = origin[name]
     return new
 
 
@@ -386,7 +403,7 @@ def load_model_config(model_path: str | Path) -> ModelConfig:
     if not path.exists():
         raise PruneError(f"'{path}' not found: prune needs the model_config.json that train writes beside the model")
     raw = json.loads(path.read_text())
-    for key in ("blocks", "input_mean", "input_std"):
+    for key in ("blocks", "shortcut_only", "input_mean", "input_std"):
         if raw.get(key) is not None:
             raw[key] = tuple(raw[key])
     return ModelConfig(**raw)

@@ -47,7 +47,7 @@ def test_strings_are_accepted_case_insensitively() -> None:
         ({"depth": 20, "classes": 1}, "classes 1"),
         ({"depth": 20, "channels": 2}, "channels 2"),
         ({"depth": 20, "blocks": (3, 3)}, "blocks [3, 3] do not fit a 3-stage network"),
-        ({"depth": 20, "blocks": (3, 0, 3)}, "each >= 1"),
+        ({"depth": 20, "blocks": (3, -1, 3)}, "each >= 0"),
     ],
 )
 def test_bad_values_name_what_was_received(kwargs: dict, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,20 @@ def test_cli_prune_errors_leave_the_model_alone(tmp_path: Path, capsys) -> None:
     assert main(["prune", "--model", str(plain), "--out", str(tmp_path / "p2"), "--threshold", "0.1"]) == 2
     assert "no addressable residual blocks" in capsys.readouterr().err
     assert model_path.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_a_down_sampling_block_reduced_to_its_shortcut_is_exact(shortcut: str) -> None:
+    config = replace(CONFIG, shortcut=shortcut)
+    model = _random_model(config)
+    zero_residual(model, "stage2_block1")
+    with pytest.raises(PruneError, match="--prune-downsample"):
+        remove_blocks(model, config, {"stage2_block1"})
+    pruned, new_config = remove_blocks(model, config, {"stage2_block1"}, downsample=True)
+    assert new_config.shortcut_only == (2,) and new_config.blocks == (2, 2, 2)
+    np.testing.assert_allclose(pruned.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-5)
+    # a later removal in the same stage keeps the reduced block in place
+    zero_residual(pruned, "stage2_block2")
+    again, third = remove_blocks(pruned, new_config, {"stage2_block2"})
+    assert third.blocks == (2, 1, 2) and third.shortcut_only == (2,)
+    np.testing.assert_allclose(again.predict(_x(), verbose=0), pruned.predict(_x(), verbose=0), atol=1e-5)

@@ -82,6 +82,14 @@ def _merge(
     return layers.Add(name=f"{name}_add")([_shortcut(x, out_channels, stride, name, opts), residual])
 
 
+def shortcut_block(
+    x: tf.Tensor, *, out_channels: int, stride: int, name: str, opts: BlockOptions, relu: bool
+) -> tf.Tensor:
+    """A down-sampling block whose residual branch was pruned: H(x) = shortcut(x) (then ReLU for v1 blocks)."""
+    y = _shortcut(x, out_channels, stride, name, opts)
+    return layers.ReLU(name=f"{name}_out")(y) if relu else y
+
+
 def basic_block(
     x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
 ) -> tf.Tensor:

@@ -45,7 +45,10 @@ def _stages(x: tf.Tensor, arch: ArchSpec, opts: B.BlockOptions) -> tf.Tensor:
                 "name": f"stage{s}_block{b}",
                 "opts": opts,
             }
-            if arch.block is BlockKind.BASIC:
+            if b == 1 and stage.shortcut_only:
+                del kwargs["width"]
+                x = B.shortcut_block(x, relu=arch.block is not BlockKind.PREACT_BOTTLENECK, **kwargs)
+            elif arch.block is BlockKind.BASIC:
                 x = B.basic_block(x, **kwargs)
             elif arch.block is BlockKind.BOTTLENECK:
                 x = B.bottleneck_block(x, **kwargs)

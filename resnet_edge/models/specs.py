@@ -42,6 +42,7 @@ class StageSpec:
     width: int  # filters of the inner convolutions
     out_channels: int  # channels leaving the stage
     stride: int  # stride of the stage's first block
+    shortcut_only: bool = False  # the first (down-sampling) block is replaced by its shortcut alone
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,21 @@ class ArchSpec:
         return tuple(s.blocks for s in self.stages)
 
     @property
+    def reshaping_stages(self) -> list[int]:
+        """Stages (from 1) whose first block changes the shape: its shortcut is a projection or zero-pad."""
+        channels = 64 if self.stem == "imagenet" else self.stages[0].width
+        found = []
+        for i, s in enumerate(self.stages, start=1):
+            if s.stride > 1 or s.out_channels != channels:
+                found.append(i)
+            channels = s.out_channels
+        return found
+
+    @property
     def depth(self) -> int:
         """Weighted layers: convolutions on the main path plus the stem conv and the classifier."""
-        return CONVS_PER_BLOCK[self.block] * sum(self.blocks) + 2
+        replaced = sum(s.shortcut_only for s in self.stages)  # a bare shortcut is not on the main path
+        return CONVS_PER_BLOCK[self.block] * (sum(self.blocks) - replaced) + 2
 
 
 def cifar_n(depth: int, layers_per_block: int) -> int | None:
@@ -72,20 +85,26 @@ def cifar_examples(layers_per_block: int, count: int = 6) -> str:
     return ", ".join(str(layers_per_block * n + 2) for n in range(1, count + 1)) + ", ..."
 
 
-def imagenet_spec(depth: int, blocks: tuple[int, ...]) -> ArchSpec:
+def imagenet_spec(depth: int, blocks: tuple[int, ...], shortcut_only: tuple[int, ...] = ()) -> ArchSpec:
     kind, _ = IMAGENET_DEPTHS[depth]
     expansion = 4 if kind is BlockKind.BOTTLENECK else 1
     stages = tuple(
-        StageSpec(blocks=b, width=w, out_channels=w * expansion, stride=1 if i == 0 else 2)
+        StageSpec(
+            blocks=b,
+            width=w,
+            out_channels=w * expansion,
+            stride=1 if i == 0 else 2,
+            shortcut_only=i + 1 in shortcut_only,
+        )
         for i, (b, w) in enumerate(zip(blocks, IMAGENET_WIDTHS, strict=True))
     )
     return ArchSpec(block=kind, stages=stages, stem="imagenet")
 
 
-def cifar_spec(blocks: tuple[int, ...], v2: bool) -> ArchSpec:
+def cifar_spec(blocks: tuple[int, ...], v2: bool, shortcut_only: tuple[int, ...] = ()) -> ArchSpec:
     widths, outs = (CIFAR_V2_WIDTHS, CIFAR_V2_OUTPUTS) if v2 else (CIFAR_V1_WIDTHS, CIFAR_V1_WIDTHS)
     stages = tuple(
-        StageSpec(blocks=b, width=w, out_channels=o, stride=1 if i == 0 else 2)
+        StageSpec(blocks=b, width=w, out_channels=o, stride=1 if i == 0 else 2, shortcut_only=i + 1 in shortcut_only)
         for i, (b, w, o) in enumerate(zip(blocks, widths, outs, strict=True))
     )
     kind = BlockKind.PREACT_BOTTLENECK if v2 else BlockKind.BASIC
