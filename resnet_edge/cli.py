@@ -245,6 +245,10 @@ def prune(
     distill: Annotated[
         bool, typer.Option("--distill", help="Fine-tune with distillation from the unpruned model.")
     ] = False,
+    sparsify_epochs: Annotated[
+        int, typer.Option(help="First train this many epochs with L1-penalised residual scales (0: off).")
+    ] = 0,
+    sparsify_l1: Annotated[float, typer.Option(help="L1 penalty on each residual scale.")] = 0.05,
     prune_downsample: Annotated[
         bool, typer.Option("--prune-downsample", help="Down-sampling blocks may be reduced to their shortcut.")
     ] = False,
@@ -260,7 +264,8 @@ def prune(
     config = PruneConfig(threshold=threshold, target_macs=target_macs, max_accuracy_drop=max_accuracy_drop,
                          step_blocks=step_blocks, step_epochs=step_epochs, finetune_epochs=finetune_epochs,
                          finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed,
-                         distill=distill, prune_downsample=prune_downsample)  # fmt: skip
+                         distill=distill, prune_downsample=prune_downsample, sparsify_epochs=sparsify_epochs,
+                         sparsify_l1=sparsify_l1)  # fmt: skip
     if out.resolve() == model.resolve().parent:
         raise ConfigError(f"--out '{out}' is the unpruned model's folder; choose another so nothing is overwritten")
     keras_model = load_keras(model)

@@ -74,6 +74,7 @@ class ModelConfig:
     classes: int | None = None
     blocks: tuple[int, ...] | None = None
     shortcut_only: tuple[int, ...] = ()  # stages whose down-sampling first block is reduced to its shortcut
+    residual_l1: float | None = None  # learnable residual-branch scales with this L1 penalty (--sparsify)
     input_mean: tuple[float, ...] | None = None  # per channel, raw pixel units: preprocessing inside the model
     input_std: tuple[float, ...] | None = None
 
@@ -268,12 +269,14 @@ class PruneConfig:
     max_accuracy_drop: float | None = None  # points: remove step by step while within this of the unpruned
     step_blocks: int = 1  # blocks removed per step in max-accuracy-drop mode
     calibration_batches: int = 4
-    batch_size: int = 64
+    batch_size: int = 64  # calibration and fine-tuning batches
     finetune_epochs: int = 2  # after the removal (and between steps: step_epochs)
     step_epochs: int = 1
     finetune_lr: float = 0.01
     distill: bool = False  # fine-tune against the unpruned model's softened outputs as well as the labels
     prune_downsample: bool = False  # may replace a down-sampling block by its shortcut alone
+    sparsify_epochs: int = 0  # > 0: first train with L1-penalised residual scales (Sparse Structure Selection)
+    sparsify_l1: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -291,7 +294,9 @@ class PruneConfig:
         for name in ("step_blocks", "calibration_batches", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not accepted; use >= 1")
-        if self.finetune_epochs < 0 or self.step_epochs < 0:
+        if self.sparsify_l1 <= 0:
+            raise ConfigError(f"sparsify L1 {self.sparsify_l1!r} is not accepted; use a positive number")
+        if self.finetune_epochs < 0 or self.step_epochs < 0 or self.sparsify_epochs < 0:
             raise ConfigError("fine-tune epochs must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:

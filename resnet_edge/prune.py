@@ -115,6 +115,43 @@ def zero_residual(model: keras.Model, name: str) -> list[np.ndarray]:
     return old
 
 
+def fold_residual_scales(model: keras.Model, config: ModelConfig) -> tuple[keras.Model, ModelConfig]:
+    """The same function without ResidualScale layers: each scale multiplies its branch's last BatchNorm
+    (gamma and beta) or convolution (kernel and bias), which is exact because both are affine."""
+    from resnet_edge.train import _copy_weights
+
+    folded_config = replace(config, residual_l1=None)
+    folded = build_resnet(folded_config)
+    _copy_weights(model, folded)
+    for _, _, name in residual_blocks(model):
+        scale_layer = model.get_layer(f"{name}_scale")
+        s = float(scale_layer.get_weights()[0])
+        end = folded.get_layer(scale_layer.input._keras_history.layer.name)
+        weights = end.get_weights()
+        if isinstance(end, keras.layers.BatchNormalization):
+            kinds = [v.name.split("/")[-1].split(":")[0] for v in end.weights]
+            weights = [w * s if k in ("gamma", "beta") else w for w, k in zip(weights, kinds, strict=True)]
+        else:
+            weights = [w * s for w in weights]
+        end.set_weights(weights)
+    return folded, folded_config
+
+
+def residual_scales(model: keras.Model) -> dict[str, float]:
+    return {name: float(model.get_layer(f"{name}_scale").get_weights()[0]) for _, _, name in residual_blocks(model)}
+
+
+def _sparsify(model, model_config, data, config: PruneConfig, out: Path):
+    """Train with L1-penalised residual scales, then fold them: blocks that did little end near zero."""
+    sparse_config = replace(model_config, residual_l1=config.sparsify_l1)
+    sparse = _finetune(model, sparse_config, data, config, config.sparsify_epochs, out / "sparsify")
+    scales = residual_scales(sparse)
+    write_json(out / "residual_scales.json", scales)
+    near_zero = sorted(n for n, s in scales.items() if abs(s) < 0.01)
+    console.print(f"sparsify: {len(near_zero)} of {len(scales)} residual scales below 0.01 {near_zero}")
+    return fold_residual_scales(sparse, sparse_config)
+
+
 # ---------------------------------------------------------------------------------------------- scoring
 def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
     pred = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
@@ -269,7 +306,8 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
 
     if epochs == 0:
         return model
-    train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed)
+    train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
+                               batch_size=prune.batch_size)  # fmt: skip
     result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
                    resume=(out / "train_state.json").exists())  # fmt: skip
     from resnet_edge.models.io import load_keras
@@ -306,13 +344,16 @@ def prune(
     residual_blocks(model)  # a clear error before any work on a model without blocks
     base_acc = _accuracy(model, data.x_val, data.y_val)
     base_macs = count_keras(model).macs
+    original = model
+    if config.sparsify_epochs:
+        model, model_config = _sparsify(model, model_config, data, config, out)
     calibration = config.calibration_batches * config.batch_size
     scores = score_blocks(model, data, calibration=calibration)
     write_json(out / "block_scores.json", [asdict(s) for s in scores])
     plot_scores(scores, out / "block_scores.png")
-    steps = [_step(0, [], model, model_config, base_acc, True)]
-    models = {0: model}
-    teacher = model if config.distill else None
+    steps = [_step(0, [], original, model_config, base_acc, True)]
+    models = {0: original}
+    teacher = original if config.distill else None
     console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, accuracy {base_acc:.2f} %")
     current, current_config, removed = model, model_config, []
     if config.max_accuracy_drop is None:

@@ -175,3 +175,25 @@ def test_a_down_sampling_block_reduced_to_its_shortcut_is_exact(shortcut: str) -
     again, third = remove_blocks(pruned, new_config, {"stage2_block2"})
     assert third.blocks == (2, 1, 2) and third.shortcut_only == (2,)
     np.testing.assert_allclose(again.predict(_x(), verbose=0), pruned.predict(_x(), verbose=0), atol=1e-5)
+
+
+def test_residual_scales_fold_exactly_into_the_branch() -> None:
+    from resnet_edge.prune import fold_residual_scales, residual_scales
+
+    config = replace(CONFIG, residual_l1=0.01)
+    model = _random_model(config)
+    rng = np.random.default_rng(3)
+    for name in residual_scales(model):
+        model.get_layer(f"{name}_scale").set_weights([np.float32(rng.uniform(-0.5, 1.5))])
+    assert sum(layer.losses != [] for layer in model.layers) > 0  # the L1 penalty is in the loss
+    folded, folded_config = fold_residual_scales(model, config)
+    assert folded_config.residual_l1 is None and not any("scale" in layer.name for layer in folded.layers)
+    np.testing.assert_allclose(folded.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-5)
+
+
+def test_sparsify_phase_runs_before_scoring(tmp_path: Path, tiny_data) -> None:
+    config = PruneConfig(target_macs=0.9, sparsify_epochs=2, finetune_epochs=0, batch_size=16)
+    result = prune(_random_model(), CONFIG, tiny_data, config, out=tmp_path)
+    scales = json.loads((tmp_path / "residual_scales.json").read_text())
+    assert len(scales) == 6 and all(abs(s) < 1.0 for s in scales.values())  # the penalty pulled them down
+    assert result.final_macs <= 0.9 * result.base_macs

@@ -23,6 +23,7 @@ class BlockOptions:
     shortcut: Shortcut
     plain: bool  # no skip connection at all: the degradation-study twin
     stride_on_3x3: bool  # v1.5 bottleneck (torchvision) instead of v1 (paper)
+    residual_l1: float | None = None  # a learnable scale on every residual branch, with this L1 penalty
 
 
 @keras.saving.register_keras_serializable(package="resnet_edge")
@@ -53,6 +54,28 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "stride": self.stride, "out_channels": self.out_channels}
 
 
+@keras.saving.register_keras_serializable(package="resnet_edge")
+class ResidualScale(layers.Layer):
+    """A learnable scalar on a residual branch, F(x) -> s F(x), with an L1 penalty on s (Sparse Structure
+    Selection, Huang & Wang 2018): training drives the scales of blocks that do little towards 0, so
+    their blocks become removable. `prune.fold_residual_scales` folds s into the branch's last layer."""
+
+    def __init__(self, l1: float = 0.0, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.l1 = l1
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        regularizer = keras.regularizers.L1(self.l1) if self.l1 else None
+        self.scale = self.add_weight(name="scale", shape=(), initializer="ones", regularizer=regularizer)
+        super().build(input_shape)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return x * tf.cast(self.scale, x.dtype)
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "l1": self.l1}
+
+
 def conv(filters: int, kernel: int, stride: int, name: str) -> keras.layers.Layer:
     # weight decay is the optimizer's (train.py), so a saved model carries no regularizer
     return layers.Conv2D(
@@ -79,6 +102,8 @@ def _merge(
     """H(x) = F(x) + shortcut(x); a plain block keeps F(x) alone."""
     if opts.plain:
         return residual
+    if opts.residual_l1 is not None:
+        residual = ResidualScale(opts.residual_l1, name=f"{name}_scale")(residual)
     return layers.Add(name=f"{name}_add")([_shortcut(x, out_channels, stride, name, opts), residual])
 
 

@@ -194,7 +194,7 @@ def _spatial(layer: Any, shape: Sequence[int | None]) -> int:
 
 def _keras_cost(layer: Any, in_shapes: list[tuple], out_shape: tuple) -> tuple[int, int] | None:
     """(MACs, element-wise ops) of one call of `layer`, or None when it cannot be inferred."""
-    from resnet_edge.models.blocks import ZeroPadShortcut
+    from resnet_edge.models.blocks import ResidualScale, ZeroPadShortcut
 
     out = _prod(out_shape[1:])
     if isinstance(layer, _TRANSPOSE):
@@ -210,7 +210,7 @@ def _keras_cost(layer: Any, in_shapes: list[tuple], out_shape: tuple) -> tuple[i
         return _prod(out_shape[1:-1]) * _prod(layer.kernel.shape), 0
     if isinstance(layer, (*_STRUCTURAL, ZeroPadShortcut)):
         return 0, 0
-    if isinstance(layer, _PER_ELEMENT):
+    if isinstance(layer, (*_PER_ELEMENT, ResidualScale)):
         return 0, out
     if isinstance(layer, _MERGE):
         return 0, (len(in_shapes) - 1) * out
