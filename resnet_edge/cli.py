@@ -239,6 +239,7 @@ def prune(
     seed: Annotated[int, typer.Option(help="The data seed the model was trained with.")] = 0,
     step_blocks: Annotated[int, typer.Option(help="Blocks removed per step (max-accuracy-drop mode).")] = 1,
     step_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after each step.")] = 1,
+    patience: Annotated[int, typer.Option(help="Rejected steps in a row that end the search.")] = 3,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after a one-shot removal.")] = 2,
     finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tuning.")] = 0.01,
     calibration_batches: Annotated[int, typer.Option(help="Training batches (of 64) for the residual ratios.")] = 4,
@@ -262,7 +263,8 @@ def prune(
     from resnet_edge.prune import prune as prune_model
 
     config = PruneConfig(threshold=threshold, target_macs=target_macs, max_accuracy_drop=max_accuracy_drop,
-                         step_blocks=step_blocks, step_epochs=step_epochs, finetune_epochs=finetune_epochs,
+                         step_blocks=step_blocks, patience=patience, step_epochs=step_epochs,
+                         finetune_epochs=finetune_epochs,
                          finetune_lr=finetune_lr, calibration_batches=calibration_batches, seed=seed,
                          distill=distill, prune_downsample=prune_downsample, sparsify_epochs=sparsify_epochs,
                          sparsify_l1=sparsify_l1)  # fmt: skip

@@ -268,6 +268,7 @@ class PruneConfig:
     target_macs: float | None = None  # keep at most this fraction of the MACs, lowest-scoring blocks first
     max_accuracy_drop: float | None = None  # points: remove step by step while within this of the unpruned
     step_blocks: int = 1  # blocks removed per step in max-accuracy-drop mode
+    patience: int = 3  # rejected steps in a row that end the max-accuracy-drop search
     calibration_batches: int = 4
     batch_size: int = 64  # calibration and fine-tuning batches
     finetune_epochs: int = 2  # after the removal (and between steps: step_epochs)
@@ -291,7 +292,7 @@ class PruneConfig:
             raise ConfigError(f"target MACs {self.target_macs!r} is outside (0, 1]; it is a fraction of the MACs")
         if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
             raise ConfigError(f"max accuracy drop {self.max_accuracy_drop!r} is not accepted; use points in [0, 100]")
-        for name in ("step_blocks", "calibration_batches", "batch_size"):
+        for name in ("step_blocks", "patience", "calibration_batches", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not accepted; use >= 1")
         if self.sparsify_l1 <= 0:

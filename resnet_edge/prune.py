@@ -383,17 +383,22 @@ def prune(
 
 
 def _budget_search(model, model_config, data, config, scores, base_acc, steps, models, out, teacher):
-    """Remove `step_blocks` at a time, fine-tune briefly, re-score; stop before the budget is exceeded."""
+    """Remove `step_blocks` at a time, fine-tune briefly, re-score, while within the accuracy budget.
+
+    A step over budget is recorded and undone: a multi-block step is retried with its first block alone, a
+    single block is set aside and the next candidate is tried; `patience` rejections in a row end the search.
+    """
     floor = base_acc - config.max_accuracy_drop
     current, current_config, removed = model, model_config, []
     # names in the current (renumbered) model -> names in the unpruned one, for the report
     origin = {name: name for _, _, name in residual_blocks(model)}
-    k = 0
-    while True:
-        order = removal_order(scores, config.prune_downsample)
+    set_aside: set[str] = set()  # unpruned-model names of blocks whose removal broke the budget
+    size, rejections, k = config.step_blocks, 0, 0
+    while rejections < config.patience:
+        order = [b for b in removal_order(scores, config.prune_downsample) if origin[b.name] not in set_aside]
         if not order:
             break
-        batch = [s.name for s in order[: config.step_blocks]]
+        batch = [b.name for b in order[:size]]
         k += 1
         candidate, candidate_config = remove_blocks(current, current_config, set(batch),
                                                     downsample=config.prune_downsample)  # fmt: skip
@@ -402,11 +407,17 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
         accepted = acc >= floor
         steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, accepted))
         models[k] = candidate
-        verdict = "kept" if accepted else "over budget, stop"
         console.print(f"step {k}: removed {', '.join(origin[n] for n in batch)} -> depth "
-                      f"{candidate_config.arch.depth}, accuracy {acc:.2f} % ({verdict})")  # fmt: skip
+                      f"{candidate_config.arch.depth}, accuracy {acc:.2f} % "
+                      f"({'kept' if accepted else 'over budget, undone'})")  # fmt: skip
         if not accepted:
-            break
+            rejections += 1
+            if len(batch) > 1:
+                size = 1  # retry the least useful block alone
+            else:
+                set_aside.add(origin[batch[0]])
+            continue
+        rejections = 0
         removed += [origin[n] for n in batch]
         origin = _renumber(origin, current, current_config, batch)
         current, current_config = candidate, candidate_config

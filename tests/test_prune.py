@@ -197,3 +197,14 @@ def test_sparsify_phase_runs_before_scoring(tmp_path: Path, tiny_data) -> None:
     scales = json.loads((tmp_path / "residual_scales.json").read_text())
     assert len(scales) == 6 and all(abs(s) < 1.0 for s in scales.values())  # the penalty pulled them down
     assert result.final_macs <= 0.9 * result.base_macs
+
+
+def test_accuracy_budget_search_records_every_step_and_respects_the_budget(tmp_path: Path, tiny_data) -> None:
+    config = PruneConfig(max_accuracy_drop=100.0, step_blocks=2, step_epochs=1, batch_size=16, patience=1)
+    result = prune(_random_model(), CONFIG, tiny_data, config, out=tmp_path)
+    report = json.loads((tmp_path / "prune.json").read_text())
+    accepted = [s for s in report["steps"] if s["accepted"]]
+    assert len(accepted) >= 2 and result.removed  # a 100-point budget accepts every removable block
+    assert result.final_macs < result.base_macs
+    assert all(s["tflite_p50_ms"] > 0 for s in report["steps"])
+    assert [s["depth"] for s in accepted] == sorted((s["depth"] for s in accepted), reverse=True)
