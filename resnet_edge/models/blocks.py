@@ -115,14 +115,18 @@ def shortcut_block(
     return layers.ReLU(name=f"{name}_out")(y) if relu else y
 
 
+def _conv_bn(x: tf.Tensor, filters: int, kernel: int, stride: int, name: str, i: int, relu: bool) -> tf.Tensor:
+    """`{name}_conv{i}` -> `{name}_bn{i}` (-> `{name}_relu{i}`): the unit every block is made of."""
+    y = conv(filters, kernel, stride, f"{name}_conv{i}")(x)
+    y = batch_norm(f"{name}_bn{i}")(y)
+    return layers.ReLU(name=f"{name}_relu{i}")(y) if relu else y
+
+
 def basic_block(
     x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
 ) -> tf.Tensor:
-    y = conv(width, 3, stride, f"{name}_conv1")(x)
-    y = batch_norm(f"{name}_bn1")(y)
-    y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(out_channels, 3, 1, f"{name}_conv2")(y)
-    y = batch_norm(f"{name}_bn2")(y)
+    y = _conv_bn(x, width, 3, stride, name, 1, relu=True)
+    y = _conv_bn(y, out_channels, 3, 1, name, 2, relu=False)
     y = _merge(x, y, out_channels, stride, name, opts)
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -131,14 +135,9 @@ def bottleneck_block(
     x: tf.Tensor, *, width: int, out_channels: int, stride: int, name: str, opts: BlockOptions
 ) -> tf.Tensor:
     stride1, stride3 = (1, stride) if opts.stride_on_3x3 else (stride, 1)
-    y = conv(width, 1, stride1, f"{name}_conv1")(x)
-    y = batch_norm(f"{name}_bn1")(y)
-    y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(width, 3, stride3, f"{name}_conv2")(y)
-    y = batch_norm(f"{name}_bn2")(y)
-    y = layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv(out_channels, 1, 1, f"{name}_conv3")(y)
-    y = batch_norm(f"{name}_bn3")(y)
+    y = _conv_bn(x, width, 1, stride1, name, 1, relu=True)
+    y = _conv_bn(y, width, 3, stride3, name, 2, relu=True)
+    y = _conv_bn(y, out_channels, 1, 1, name, 3, relu=False)
     y = _merge(x, y, out_channels, stride, name, opts)
     return layers.ReLU(name=f"{name}_out")(y)
 
@@ -162,11 +161,7 @@ def preact_bottleneck_block(
     if preactivate:
         y = batch_norm(f"{name}_preact_bn")(y)
         y = layers.ReLU(name=f"{name}_preact_relu")(y)
-    y = conv(width, 1, stride, f"{name}_conv1")(y)
-    y = batch_norm(f"{name}_bn1")(y)
-    y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv(width, 3, 1, f"{name}_conv2")(y)
-    y = batch_norm(f"{name}_bn2")(y)
-    y = layers.ReLU(name=f"{name}_relu2")(y)
+    y = _conv_bn(y, width, 1, stride, name, 1, relu=True)
+    y = _conv_bn(y, width, 3, 1, name, 2, relu=True)
     y = conv(out_channels, 1, 1, f"{name}_conv3")(y)
     return _merge(x, y, out_channels, stride, name, opts)
