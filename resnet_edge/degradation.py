@@ -12,7 +12,8 @@ from pathlib import Path
 
 from resnet_edge.config import ModelConfig, TrainConfig
 from resnet_edge.data import Dataset
-from resnet_edge.fsutil import atomic_path, write_json
+from resnet_edge.fsutil import write_json
+from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.train import STATE, TrainResult, train
 
 
@@ -42,10 +43,7 @@ def degradation(
 
 
 def _plot(out: Path, names: list[str], path: Path, source: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -59,7 +57,4 @@ def _plot(out: Path, names: list[str], path: Path, source: str) -> None:
     )
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

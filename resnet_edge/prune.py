@@ -28,6 +28,7 @@ from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path, write_json
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.resnet import build_resnet
+from resnet_edge.plotting import pyplot, save_figure
 
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
 
@@ -249,10 +250,7 @@ def remove_blocks(
 
 # --------------------------------------------------------------------------------------------- plotting
 def plot_scores(scores: list[BlockScore], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_r, ax_d) = plt.subplots(2, 1, figsize=(max(8, 0.35 * len(scores)), 6), sharex=True)
     x = np.arange(len(scores))
@@ -267,17 +265,11 @@ def plot_scores(scores: list[BlockScore], path: Path) -> None:
     ax_d.set_xticks(x, [f"{s.stage}.{s.block}" for s in scores], rotation=90, fontsize=7)
     for ax in (ax_r, ax_d):
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, key, label in ((axes[0], "tflite_p50_ms", "TFLite fp32 latency p50 (ms)"), (axes[1], "macs", "MACs")):
@@ -294,10 +286,7 @@ def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("depth pruning: accuracy against latency and MACs")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------------------------ prune

@@ -32,6 +32,7 @@ from resnet_edge.data.pipeline import eval_dataset, train_dataset
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path, write_json, write_text
 from resnet_edge.models.resnet import build_resnet
+from resnet_edge.plotting import pyplot, save_figure
 
 STATE = "train_state.json"
 BACKUP = ".backup"
@@ -181,10 +182,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -198,10 +196,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str, Any]:
