@@ -27,7 +27,7 @@ from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path, write_json
 from resnet_edge.models.flops import count_keras
-from resnet_edge.models.resnet import build_resnet
+from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
@@ -119,11 +119,9 @@ def zero_residual(model: keras.Model, name: str) -> list[np.ndarray]:
 def fold_residual_scales(model: keras.Model, config: ModelConfig) -> tuple[keras.Model, ModelConfig]:
     """The same function without ResidualScale layers: each scale multiplies its branch's last BatchNorm
     (gamma and beta) or convolution (kernel and bias), which is exact because both are affine."""
-    from resnet_edge.train import _copy_weights
-
     folded_config = replace(config, residual_l1=None)
     folded = build_resnet(folded_config)
-    _copy_weights(model, folded)
+    copy_weights_by_name(model, folded)
     for _, _, name in residual_blocks(model):
         scale_layer = model.get_layer(f"{name}_scale")
         s = float(scale_layer.get_weights()[0])

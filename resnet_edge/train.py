@@ -31,7 +31,7 @@ from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import eval_dataset, train_dataset
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path, write_json, write_text
-from resnet_edge.models.resnet import build_resnet
+from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 
 STATE = "train_state.json"
@@ -227,20 +227,6 @@ def _check_fits(model_config: ModelConfig, data: Dataset) -> None:
         )
 
 
-def _copy_weights(src: keras.Model, dst: keras.Model) -> int:
-    """Copy weights by layer name where the shapes agree (a pruned model keeps its survivors' names)."""
-    copied = 0
-    for layer in dst.layers:
-        try:
-            weights = src.get_layer(layer.name).get_weights()
-        except ValueError:
-            continue
-        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(weights)
-            copied += 1
-    return copied
-
-
 def _use_gpu_defaults(config: TrainConfig) -> tuple[bool, bool, str]:
     gpus = tf.config.list_physical_devices("GPU")
     mixed = config.mixed_precision if config.mixed_precision is not None else bool(gpus)
@@ -254,7 +240,7 @@ def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initia
     with strategy.scope():
         student = build_resnet(model_config)
         if initial is not None:
-            _copy_weights(initial, student)
+            copy_weights_by_name(initial, student)
         model = student
         if teacher is not None:  # the teacher's variables must live under the same strategy
             inner = keras.models.clone_model(teacher)

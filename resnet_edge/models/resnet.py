@@ -81,3 +81,17 @@ def build_resnet(config: ModelConfig) -> keras.Model:
     x = _stages(x, arch, opts)
     outputs = _head(x, arch, config.classes)
     return keras.Model(inputs, outputs, name=config.name)
+
+
+def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> int:
+    """Copy weights by layer name where the shapes agree (a pruned model keeps its survivors' names)."""
+    copied = 0
+    for layer in dst.layers:
+        try:
+            weights = src.get_layer(layer.name).get_weights()
+        except ValueError:
+            continue
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied += 1
+    return copied
