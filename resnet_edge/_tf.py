@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -37,6 +38,15 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Converters' native log lines (fd 2) and Python warnings off, unless RESNET_EDGE_TF_LOGS=1."""
+    with _stderr_silenced(), warnings.catch_warnings():
+        if os.environ.get("RESNET_EDGE_TF_LOGS") != "1":
+            warnings.simplefilter("ignore")
+        yield
+
+
 with _stderr_silenced():
     import tensorflow as tf
     import tf_keras as keras
@@ -49,4 +59,4 @@ import absl.logging  # noqa: E402
 absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["keras", "tf"]
+__all__ = ["keras", "quiet", "tf"]

@@ -285,6 +285,156 @@ def prune(
     console.print(f"pruned model: {result.model_path}")
 
 
+@app.command()
+def export(
+    model: Annotated[Path, typer.Option(help="A Keras model (.keras/.h5) written by `train` or `prune`.")],
+    out: Annotated[Path, typer.Option(help="Folder for the artifacts, labels.txt and manifest.json.")],
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: tflite, onnx.")] = "tflite,onnx",
+    modes: Annotated[
+        str, typer.Option("--mode", help="Comma-separated: fp32, fp16, dynamic, int8, qat.")
+    ] = "fp32,fp16,dynamic,int8",
+    opset: Annotated[int, typer.Option(help="ONNX opset, 13-18.")] = 17,
+    io_type: Annotated[str, typer.Option(help="Full-integer TFLite input/output: int8, uint8, float32.")] = "int8",
+    per_tensor: Annotated[bool, typer.Option("--per-tensor", help="Per-tensor weights (default per-channel).")] = False,
+    representative: Annotated[int, typer.Option(help="Training images for int8 calibration.")] = 200,
+    calibration: Annotated[str, typer.Option(help="ONNX static calibration: minmax, entropy, percentile.")] = "minmax",
+    activation: Annotated[str, typer.Option(help="ONNX int8 activation type: uint8 (x86) or int8.")] = "uint8",
+    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware fine-tuning epochs (mode qat).")] = 2,
+    qat_lr: Annotated[float, typer.Option(help="Peak learning rate of QAT.")] = 1e-3,
+    weight_sparsity: Annotated[
+        float | None, typer.Option(help="Magnitude-prune weights to this sparsity before QAT (0-1).")
+    ] = None,
+    data: DataOpt = "inspection",
+    val_data: ValDataOpt = None,
+    per_class: PerClassOpt = 1000,
+    seed: Annotated[int, typer.Option(help="The data seed the model was trained with.")] = 0,
+    float_agreement: Annotated[float, typer.Option(help="% top-1 agreement fp32/fp16 must reach.")] = 99.5,
+    int8_agreement: Annotated[float, typer.Option(help="% top-1 agreement dynamic/int8/qat must reach.")] = 97.0,
+    max_accuracy_drop: Annotated[float, typer.Option(help="Points of accuracy an integer model may lose.")] = 1.0,
+    layer_report: Annotated[
+        bool, typer.Option("--layer-report/--no-layer-report", help="Per-layer error of int8 artifacts.")
+    ] = True,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Exit 0 even when an artifact fails validation.")
+    ] = False,
+) -> int:
+    """Quantize and export to TFLite and ONNX; every artifact is validated against the Keras model."""
+    from resnet_edge.config import DataConfig, ExportConfig, QuantizeConfig
+    from resnet_edge.data import load_data
+    from resnet_edge.export import export as export_model
+    from resnet_edge.models.io import load_keras
+
+    config = ExportConfig(formats=formats, modes=modes, opset=opset, float_agreement=float_agreement,
+                          int8_agreement=int8_agreement, int8_max_drop=max_accuracy_drop,
+                          layer_report=layer_report)  # fmt: skip
+    quantize = QuantizeConfig(representative_count=representative, per_channel=not per_tensor, io_type=io_type,
+                              calibration=calibration, activation_type=activation, qat_epochs=qat_epochs,
+                              qat_lr=qat_lr, weight_sparsity=weight_sparsity, seed=seed)  # fmt: skip
+    if representative < 1 and any(m in config.modes for m in ("int8", "qat")):
+        raise ConfigError(f"--representative {representative}: int8 and qat need calibration data (>= 1 image)")
+    keras_model = load_keras(model)
+    model_config = _model_config_beside(model)
+    _, height, _, channels = keras_model.input_shape
+    dataset = load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed),
+                        size=height, channels=channels)  # fmt: skip
+    result = export_model(keras_model, data=dataset, config=config, quantize=quantize, out=out,
+                          model_config=model_config)  # fmt: skip
+    _print_artifacts(result)
+    if result.invalid and not allow_invalid:
+        err_console.print(f"resnet-edge: {len(result.invalid)} artifact(s) failed validation (kept, marked invalid "
+                          f"in the manifest): {', '.join(result.invalid)}", markup=False, soft_wrap=True)  # fmt: skip
+        return 1
+    return 0
+
+
+def _model_config_beside(model: Path):
+    from resnet_edge.prune import load_model_config
+
+    try:
+        return load_model_config(model)
+    except ResnetEdgeError:  # a model from elsewhere: export works from its input shape alone
+        return None
+
+
+def _print_artifacts(result) -> None:
+    title = f"artifacts in {result.out} (Keras accuracy {result.keras_accuracy:.2f} %)"
+    table = Table(title=title, title_justify="left")
+    for column in ("artifact", "MB", "input", "accuracy", "agree", "max|diff|", "valid"):
+        table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
+    for a in result.artifacts:
+        valid = "yes" if a.valid else "[red]NO[/red]"
+        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", a.input["dtype"], f"{a.accuracy:.2f} %",
+                      f"{a.agreement:.2f} %", f"{a.max_abs_diff:.4f}", valid)  # fmt: skip
+    console.print(table)
+    for a in result.artifacts:
+        if a.problems:
+            console.print(f"[red]{a.path.name} is invalid[/red]: {'; '.join(a.problems)}", soft_wrap=True)
+        if a.layer_errors:
+            worst = ", ".join(_layer_error_text(e) for e in a.layer_errors[:3])
+            console.print(f"{a.path.name} worst layers: {worst}", soft_wrap=True)
+    console.print(f"manifest: {result.manifest_path}")
+
+
+def _layer_error_text(error: dict) -> str:
+    if "sqnr_db" in error:
+        return f"{error['layer']} ({error['sqnr_db']:.1f} dB SQNR)"
+    value = error["rmse_per_scale"]
+    return f"{error['layer']} ({value:.2f} steps RMSE)" if value is not None else f"{error['layer']}"
+
+
+@app.command()
+def predict(
+    artifact: Annotated[Path, typer.Argument(help="A .tflite, .onnx, .keras or .h5 model.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, BMP) as the camera delivers them.")],
+    top_k: Annotated[int, typer.Option(help="Classes to print per image.")] = 3,
+    labels: Annotated[Path | None, typer.Option(help="Class names, one per line (default: labels.txt beside).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Runtime threads (default: all cores).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Top-k classes with scores for raw images, run by the artifact's own runtime (LiteRT, ONNX Runtime, Keras)."""
+    import numpy as np
+
+    from resnet_edge.data.folder import read_image
+    from resnet_edge.errors import DataError
+    from resnet_edge.runtime import load_runner
+
+    if top_k < 1:
+        raise ConfigError(f"--top-k {top_k} is not accepted; use an integer >= 1")
+    runner = load_runner(artifact, threads=threads)
+    names = _labels(artifact, labels)
+    height, width, channels = runner.image_size
+    results = {}
+    for path in images:
+        if not path.is_file():
+            raise DataError(f"image '{path}' does not exist; give PNG, JPEG or BMP files")
+        try:
+            image = read_image(path, height, channels)
+        except Exception as exc:  # PIL raises many kinds for a file that is not an image
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"image '{path}' could not be read: {reason}") from exc
+        scores = runner.predict(image[None])[0]
+        order = np.argsort(-scores)[:top_k]
+        results[str(path)] = [(names[i] if i < len(names) else f"class {i}", float(scores[i])) for i in order]
+    if as_json:
+        sys.stdout.write(json.dumps({k: [{"class": c, "score": p} for c, p in v] for k, v in results.items()}) + "\n")
+        return
+    for path, top in results.items():
+        console.print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in top), soft_wrap=True, markup=False)
+
+
+def _labels(artifact: Path, labels: Path | None) -> list[str]:
+    """Class names from --labels, else labels.txt beside the artifact, else manifest.json's."""
+    from resnet_edge.errors import DataError
+
+    if labels is not None and not labels.is_file():
+        raise DataError(f"labels file '{labels}' does not exist; give a text file with one class name per line")
+    for candidate in (labels, artifact.parent / "labels.txt"):
+        if candidate is not None and candidate.is_file():
+            return [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
+    manifest = artifact.parent / "manifest.json"
+    return list(json.loads(manifest.read_text()).get("class_names", [])) if manifest.is_file() else []
+
+
 data_app = typer.Typer(help="Data sets: write the built-in inspection set as an image folder.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

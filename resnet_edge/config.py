@@ -302,3 +302,119 @@ class PruneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class QuantMode(StrEnum):
+    FP32 = "fp32"  # the float model, converted as it is
+    FP16 = "fp16"  # float16 weights (TFLite dequantizes them on CPU, GPUs run them natively)
+    DYNAMIC = "dynamic"  # int8 weights, float activations quantized on the fly: no calibration data needed
+    INT8 = "int8"  # full-integer post-training quantization, calibrated on representative training images
+    QAT = "qat"  # quantization-aware fine-tuning (tfmot), then full-integer conversion
+
+
+class ExportFormat(StrEnum):
+    TFLITE = "tflite"
+    ONNX = "onnx"
+
+
+class IoType(StrEnum):
+    """The input and output tensor type of a full-integer TFLite model (what the camera feeds and reads)."""
+
+    INT8 = "int8"
+    UINT8 = "uint8"
+    FLOAT32 = "float32"  # integer inside, float at the edges (a quantize and a dequantize op are added)
+
+
+class CalibrationMethod(StrEnum):
+    """How ONNX Runtime's static quantizer picks activation ranges from the representative data."""
+
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+
+
+class ActivationType(StrEnum):
+    """ONNX Runtime activation type; weights are always int8. uint8 activations (U8S8) ran ResNet-50 2.5x
+    faster than int8/int8 on an x86 CPU here; int8 activations suit some NPUs."""
+
+    UINT8 = "uint8"
+    INT8 = "int8"
+
+
+INTEGER_MODES = (QuantMode.INT8, QuantMode.QAT)  # modes that need representative (calibration) data
+ONNX_OPSETS = range(13, 19)  # tf2onnx 1.17 converts opsets 13-18; 19+ fail
+
+
+def _parse_tuple(enum: type[E], values: Any, what: str) -> tuple[E, ...]:
+    """A tuple of members from an iterable or a comma-separated string; empty is an error."""
+    items = values.split(",") if isinstance(values, str) else list(values)
+    parsed = tuple(dict.fromkeys(parse_enum(enum, str(v).strip(), what) for v in items if str(v).strip()))
+    if not parsed:
+        raise ConfigError(f"no {what} given (received {values!r}); accepted: {', '.join(m.value for m in enum)}")
+    return parsed
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How to quantize: calibration data, granularity, integer I/O, QAT fine-tuning, weight sparsity."""
+
+    representative_count: int = 200  # training images for calibration (TFLite int8, ONNX static, debugger)
+    per_channel: bool = True  # per-tensor weights for accelerators that need them
+    io_type: IoType = IoType.INT8
+    calibration: CalibrationMethod = CalibrationMethod.MINMAX
+    activation_type: ActivationType = ActivationType.UINT8
+    # ONNX: 7-bit weights. u8 x s8 products summed in int16 saturate on x86 CPUs without VNNI (AVX2, AVX-512):
+    # ResNet-20 here lost 4.3 points with full-range weights and 0.4 with reduced range, at the same speed.
+    reduce_range: bool = True
+    qat_epochs: int = 2
+    qat_lr: float = 1e-3
+    weight_sparsity: float | None = None  # > 0: magnitude-prune weights to this sparsity before QAT (PQAT)
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "io_type", parse_enum(IoType, self.io_type, "I/O type"))
+        object.__setattr__(self, "calibration", parse_enum(CalibrationMethod, self.calibration, "calibration"))
+        object.__setattr__(self, "activation_type", parse_enum(ActivationType, self.activation_type, "activation"))
+        if self.representative_count < 0:
+            raise ConfigError(f"representative count {self.representative_count!r} is negative; use >= 1")
+        if self.qat_epochs < 1:
+            raise ConfigError(f"QAT epochs {self.qat_epochs!r} is not accepted; use an integer >= 1")
+        if self.qat_lr <= 0:
+            raise ConfigError(f"QAT learning rate {self.qat_lr!r} is not accepted; use a positive number")
+        if self.weight_sparsity is not None and not 0 < self.weight_sparsity < 1:
+            raise ConfigError(f"weight sparsity {self.weight_sparsity!r} is outside (0, 1); it is a fraction")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Which artifacts to write and the checks each must pass before it is called valid."""
+
+    formats: tuple[ExportFormat, ...] = (ExportFormat.TFLITE, ExportFormat.ONNX)
+    modes: tuple[QuantMode, ...] = (QuantMode.FP32, QuantMode.FP16, QuantMode.DYNAMIC, QuantMode.INT8)
+    opset: int = 17
+    float_agreement: float = 99.5  # % top-1 agreement with Keras for fp32 / fp16
+    int8_agreement: float = 97.0  # % for dynamic / int8 / qat
+    int8_max_drop: float = 1.0  # accuracy points below Keras for dynamic / int8 / qat
+    layer_report: bool = True  # per-layer error of int8 artifacts
+    layer_report_top: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", _parse_tuple(ExportFormat, self.formats, "format"))
+        object.__setattr__(self, "modes", _parse_tuple(QuantMode, self.modes, "mode"))
+        if self.opset not in ONNX_OPSETS:
+            raise ConfigError(f"opset {self.opset!r} is not accepted; tf2onnx converts opsets 13-18")
+        for name in ("float_agreement", "int8_agreement"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not a percentage in [0, 100]")
+        if not 0 <= self.int8_max_drop <= 100:
+            raise ConfigError(f"int8 max drop {self.int8_max_drop!r} is not accepted; use points in [0, 100]")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["formats"] = [f.value for f in self.formats]
+        d["modes"] = [m.value for m in self.modes]
+        return d

@@ -11,7 +11,8 @@ from resnet_edge.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def _read(path: Path, size: int, channels: int) -> np.ndarray:
+def read_image(path: str | Path, size: int, channels: int) -> np.ndarray:
+    """One image file as uint8 [size, size, channels]: any mode converted, resized bilinearly."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -49,7 +50,7 @@ def read_folder(
         before = len(images)
         for path in files:
             try:
-                images.append(_read(path, size, channels))
+                images.append(read_image(path, size, channels))
                 labels.append(label)
             except Exception as exc:  # PIL raises many kinds for a bad file; the file is skipped, and named
                 skipped.append(f"{path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")

@@ -1,1 +1,236 @@
-"""Export to deployment formats (TFLite, ONNX), each file written atomically."""
+"""export(model, data=, config=, quantize=, out=) -> ExportResult: TFLite and ONNX artifacts, each validated.
+
+Every artifact is run by its own runtime (LiteRT, ONNX Runtime) on the validation images and compared with
+the Keras model before it is called valid: accuracy, top-1 agreement, max |difference| of the (dequantized)
+class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`. The run
+folder gets `labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, versions),
+which is what a camera needs to deploy the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_edge._tf import keras
+from resnet_edge.config import INTEGER_MODES, ExportConfig, ExportFormat, ModelConfig, QuantizeConfig, QuantMode
+from resnet_edge.console import console
+from resnet_edge.data import Dataset
+from resnet_edge.fsutil import write_json, write_text
+
+FLOAT_MODES = (QuantMode.FP32, QuantMode.FP16)
+VERSIONED = ("resnet-edge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+             "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    format: ExportFormat
+    mode: QuantMode
+    bytes: int
+    sha256: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    accuracy: float  # % on the validation images
+    agreement: float  # % top-1 agreement with the Keras model
+    max_abs_diff: float  # max |score difference| against the Keras model's class scores
+    valid: bool
+    problems: tuple[str, ...] = ()
+    seconds: float = 0.0  # conversion and validation
+    layer_errors: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(path=self.path.name, format=self.format.value, mode=self.mode.value, problems=list(self.problems),
+                 layer_errors=list(self.layer_errors))  # fmt: skip
+        return d
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path
+    artifacts: tuple[Artifact, ...]
+    keras_accuracy: float
+    manifest_path: Path
+    qat_accuracy: float | None = None
+    weight_sparsity: float | None = None
+    invalid: tuple[str, ...] = field(default=())
+
+    @property
+    def all_valid(self) -> bool:
+        return not self.invalid
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def preprocessing(model: keras.Model) -> dict[str, Any]:
+    """What the model expects: raw pixels with normalization inside, or already-normalized input."""
+    channels = model.input_shape[-1]
+    layout = {"layout": "NHWC", "channels": "RGB" if channels == 3 else "grayscale"}
+    try:
+        norm = model.get_layer("preprocess")
+    except ValueError:
+        return {"baked_in": False, **layout, "expects": "the input the Keras model was trained on"}
+    mean = np.ravel(norm.mean.numpy()).tolist()
+    std = np.sqrt(np.ravel(norm.variance.numpy())).tolist()
+    return {"baked_in": True, **layout, "expects": "raw pixels 0-255", "mean": mean, "std": std}
+
+
+def _check(mode: QuantMode, acc: float, agree: float, keras_acc: float, config: ExportConfig) -> list[str]:
+    problems = []
+    floor = config.float_agreement if mode in FLOAT_MODES else config.int8_agreement
+    if agree < floor:
+        problems.append(f"top-1 agreement {agree:.2f} % < {floor:g} %")
+    if mode not in FLOAT_MODES and keras_acc - acc > config.int8_max_drop:
+        problems.append(f"accuracy drop {keras_acc - acc:.2f} points > {config.int8_max_drop:g}")
+    return problems
+
+
+def _validate(path: Path, fmt: ExportFormat, mode: QuantMode, reference: np.ndarray, data: Dataset,
+              keras_acc: float, config: ExportConfig, seconds: float) -> Artifact:  # fmt: skip
+    from resnet_edge.runtime import load_runner
+
+    runner = load_runner(path)
+    scores = runner.predict(data.x_val)
+    pred = scores.argmax(-1)
+    acc = float(100 * np.mean(pred == data.y_val))
+    agree = float(100 * np.mean(pred == reference.argmax(-1)))
+    diff = float(np.abs(scores - reference).max())
+    problems = _check(mode, acc, agree, keras_acc, config)
+    return Artifact(path, fmt, mode, path.stat().st_size, sha256(path), runner.input.to_dict(), runner.output.to_dict(),
+                    acc, agree, diff, not problems, tuple(problems), seconds)  # fmt: skip
+
+
+def _convert(model, qat, fmt, mode, path, fp32_onnx, representative, config, quantize) -> None:
+    from resnet_edge.export.onnx import export_onnx
+    from resnet_edge.export.tflite import export_tflite
+
+    source = qat if mode is QuantMode.QAT else model
+    if fmt is ExportFormat.TFLITE:
+        export_tflite(source, mode, path, representative=representative, config=quantize)
+    else:
+        export_onnx(source, mode, path, opset=config.opset, fp32_path=fp32_onnx, representative=representative,
+                    config=quantize)  # fmt: skip
+
+
+def _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize) -> list[dict[str, Any]]:
+    if not config.layer_report or mode is not QuantMode.INT8:
+        return []
+    if fmt is ExportFormat.TFLITE:
+        from resnet_edge.export.tflite import layer_errors
+
+        return layer_errors(model, representative, config=quantize, top=config.layer_report_top)
+    if fp32_onnx is None:
+        return []
+    from resnet_edge.export.onnx import layer_errors as onnx_layer_errors
+
+    return onnx_layer_errors(fp32_onnx, path, representative[:16], top=config.layer_report_top)
+
+
+def export(
+    model: keras.Model,
+    *,
+    data: Dataset,
+    config: ExportConfig,
+    quantize: QuantizeConfig,
+    out: str | Path,
+    model_config: ModelConfig | None = None,
+    qat_model: keras.Model | None = None,
+) -> ExportResult:
+    """Write every (format, mode) artifact of `config` to `out`, validated, with labels.txt and manifest.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    representative = None
+    if any(m in INTEGER_MODES for m in config.modes):  # before any work: no calibration data is a user error
+        from resnet_edge.quantize import representative_images
+
+        representative = representative_images(data, quantize.representative_count, quantize.seed)
+    reference = model.predict(data.x_val.astype(np.float32), batch_size=256, verbose=0)
+    keras_acc = float(100 * np.mean(reference.argmax(-1) == data.y_val))
+    write_text(out / "labels.txt", "\n".join(data.class_names) + "\n")
+    qat_result = None
+    if QuantMode.QAT in config.modes and qat_model is None:
+        from resnet_edge.quantize import quantize as run_qat
+
+        qat_result = run_qat(model, config=quantize, data=data, out=out)
+        qat_model = qat_result.model
+    modes = [m for m in QuantMode if m in config.modes]  # fp32 first: the quantized ONNX modes start from it
+    artifacts: list[Artifact] = []
+    for fmt in (f for f in ExportFormat if f in config.formats):
+        fp32_onnx = None
+        for mode in modes:
+            path = out / f"model_{mode.value}.{fmt.value}"
+            start = time.perf_counter()
+            _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, quantize)
+            if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
+                fp32_onnx = path
+            artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
+            errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize)
+            if errors:
+                artifact = _with(artifact, layer_errors=tuple(errors))
+            artifacts.append(artifact)
+            status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
+            console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
+                          f"{artifact.bytes / 1e6:.2f} MB · {status}")  # fmt: skip
+    manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)
+    manifest_path = out / "manifest.json"
+    write_json(manifest_path, manifest)
+    return ExportResult(out, tuple(artifacts), keras_acc, manifest_path,
+                        qat_result.qat_accuracy if qat_result else None,
+                        qat_result.weight_sparsity if qat_result else None,
+                        tuple(a.path.name for a in artifacts if not a.valid))  # fmt: skip
+
+
+def _with(artifact: Artifact, **changes: Any) -> Artifact:
+    from dataclasses import replace
+
+    return replace(artifact, **changes)
+
+
+def _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "model_config": model_config.to_dict() if model_config else None,
+        "class_names": list(data.class_names),
+        "labels": "labels.txt",
+        "preprocessing": preprocessing(model),
+        "keras_accuracy": keras_acc,
+        "validation": {"source": data.source, "images": int(len(data.x_val))},
+        "qat": (
+            {
+                "accuracy": qat_result.qat_accuracy,
+                "weight_sparsity": qat_result.weight_sparsity,
+                "model": qat_result.model_path.name,
+            }
+            if qat_result
+            else None
+        ),  # fmt: skip
+        "export": config.to_dict(),
+        "quantize": quantize.to_dict(),
+        "seed": quantize.seed,
+        "versions": _versions(),
+        "artifacts": [a.to_dict() for a in artifacts],
+    }
