@@ -93,5 +93,6 @@ def main() -> None:
         spread = f"{statistics.median(ratios):.1%} ({ratios[0]:.0%}-{ratios[-1]:.0%})"
         print(f"{name:28} {statistics.median(values):18.0f} {runs:>34} {spread:>34}")
 
+
 if __name__ == "__main__":
     main()

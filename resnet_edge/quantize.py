@@ -14,6 +14,7 @@ saved as `.h5`.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +68,39 @@ def representative_images(data: Dataset, count: int, seed: int = 0) -> np.ndarra
     return data.x_train[idx[:count]]
 
 
+@functools.cache
+def _no_op_config() -> type:
+    """A tfmot QuantizeConfig that quantizes nothing, for layers the 8-bit scheme does not know."""
+    import tensorflow_model_optimization as tfmot
+
+    class NoOpQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {}
+
+    return NoOpQuantizeConfig
+
+
 @contextlib.contextmanager
 def tfmot_scope() -> Iterator[None]:
     """tfmot's quantize scope with this toolkit's custom layers known (to clone, load and convert QAT models)."""
     import tensorflow_model_optimization as tfmot
 
-    with tfmot.quantization.keras.quantize_scope(CUSTOM_OBJECTS):
+    with tfmot.quantization.keras.quantize_scope({**CUSTOM_OBJECTS, "NoOpQuantizeConfig": _no_op_config()}):
         yield
 
 
@@ -119,7 +147,8 @@ def prune_weights(model: keras.Model, data: Dataset, config: QuantizeConfig) -> 
 
     pruned = _clone(model, wrap)
     _fit(pruned, data, config, [sparsity.UpdatePruningStep()])
-    stripped = sparsity.strip_pruning(pruned)
+    # strip_pruning reuses the unwrapped layers (two graphs share them): a fresh clone has one graph
+    stripped = _clone(sparsity.strip_pruning(pruned), lambda layer: layer)
     return stripped, weight_sparsity(stripped)
 
 
@@ -141,7 +170,13 @@ def qat_model(model: keras.Model, *, preserve_sparsity: bool = False) -> keras.M
             # frozen statistics: with batch statistics under fake quantization ResNet-20 fell from 97.5 % to
             # 90 % in one epoch here; frozen, it stays within a point (the usual QAT recipe freezes BN)
             layer.trainable = False
-        return qk.quantize_annotate_layer(layer) if isinstance(layer, _QUANTIZABLE) else layer
+        if isinstance(layer, _QUANTIZABLE):
+            return qk.quantize_annotate_layer(layer)
+        if preserve_sparsity and not isinstance(layer, keras.layers.InputLayer):
+            # the prune-preserving registry claims to support every layer, then fails on unknown ones
+            # (Normalization, the zero-pad shortcut): annotate them explicitly as not quantized
+            return qk.quantize_annotate_layer(layer, quantize_config=_no_op_config()())
+        return layer
 
     annotated = _clone(model, wrap)
     scheme = None
