@@ -435,6 +435,125 @@ def _labels(artifact: Path, labels: Path | None) -> list[str]:
     return list(json.loads(manifest.read_text()).get("class_names", [])) if manifest.is_file() else []
 
 
+def _thread_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(0 if t.strip().lower() == "all" else int(t) for t in text.split(","))
+    except ValueError:
+        accepted = "comma-separated counts, 'all' for every core"
+        raise ConfigError(f"threads {text!r} are not accepted; give {accepted}") from None
+
+
+def _bench_data(data: str | None, val_data: str | None, per_class: int, seed: int, artifact: Path):
+    if data is None:
+        return None
+    from resnet_edge.config import DataConfig
+    from resnet_edge.data import load_data
+    from resnet_edge.runtime import load_runner
+
+    height, _, channels = load_runner(artifact).image_size
+    return load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed), size=height,
+                     channels=channels)  # fmt: skip
+
+
+@app.command()
+def bench(
+    artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to measure: .keras, .h5, .tflite, .onnx.")],
+    baseline: Annotated[Path | None, typer.Option(help="The uncompressed model; ratios are to it.")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Accuracy on: inspection, folder:DIR, cifar10:...")] = None,
+    val_data: ValDataOpt = None,
+    per_class: PerClassOpt = 1000,
+    seed: Annotated[int, typer.Option(help="Data seed (the validation split).")] = 0,
+    threads: Annotated[str, typer.Option(help="Comma-separated thread counts; 'all' = every core.")] = "1,all",
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds per thread count.")] = 100,
+    warmup: Annotated[int, typer.Option(help="Warm-up rounds, not measured.")] = 10,
+    budget_s: Annotated[float | None, typer.Option(help="Stop each thread count after this many seconds.")] = None,
+    provider: Annotated[str, typer.Option(help="ONNX Runtime provider: cpu, cuda, tensorrt.")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Write bench.json here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print bench.json instead of the table.")] = False,
+) -> None:
+    """MACs, params, size, accuracy and latency of artifacts, side by side, as ratios to a baseline."""
+    from resnet_edge.bench import measure
+    from resnet_edge.config import BenchConfig
+    from resnet_edge.fsutil import write_json
+    from resnet_edge.runtime import load_runner
+
+    config = BenchConfig(threads=_thread_list(threads), rounds=rounds, warmup=warmup, budget_s=budget_s,
+                         provider=provider, seed=seed)  # fmt: skip
+    for path in ([baseline] if baseline else []) + list(artifacts):
+        load_runner(path, provider=provider)  # every file checked before any measurement
+    dataset = _bench_data(data, val_data, per_class, seed, baseline or artifacts[0])
+    result = measure(artifacts, baseline=baseline, data=dataset, config=config)
+    if out is not None:
+        write_json(out, result.to_dict())
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        print_bench(result)
+
+
+def _short(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def print_bench(result) -> None:
+    """The before/after table: one row per artifact, the baseline first."""
+    table = Table(title="benchmark (batch 1; MACs = multiply-adds)", title_justify="left")
+    for column in ("artifact", "MACs", "params", "MB", "acc %", *(f"p50 ms@{t}t" for t in result.threads)):
+        table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
+    if result.baseline:
+        for t in result.threads:
+            table.add_column(f"speed-up@{t}t [95% CI]", justify="right")
+    for r in result.rows:
+        cells = [r.name + (" (baseline)" if r.name == result.baseline else ""), _short(r.macs), _short(r.params),
+                 f"{r.bytes / 1e6:.2f}", "-" if r.accuracy is None else f"{r.accuracy:.2f}"]  # fmt: skip
+        cells += [f"{r.latency[str(t)]['p50_ms']:.3f}" for t in result.threads]
+        if result.baseline:
+            cells += [f"{r.ratio[str(t)].speedup:.2f}x [{1 / r.ratio[str(t)].high:.2f}-{1 / r.ratio[str(t)].low:.2f}]"
+                      for t in result.threads]  # fmt: skip
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.command()
+def gate(
+    candidate: Annotated[Path, typer.Option(help="The artifact under test.")],
+    baseline: Annotated[Path, typer.Option(help="The artifact it must not regress from.")],
+    max_slowdown: Annotated[str, typer.Option(help="Latency threshold, e.g. 10%.")] = "10%",
+    max_macs: Annotated[str | None, typer.Option(help="MACs ceiling: 40M, or +5% of the baseline.")] = None,
+    max_params: Annotated[str | None, typer.Option(help="Params ceiling: 1.2M, or +5%.")] = None,
+    max_size: Annotated[str | None, typer.Option(help="File size ceiling: 2.5MB, or +5%.")] = None,
+    max_ops: Annotated[str | None, typer.Option(help="Operator count ceiling: 120, or +0%.")] = None,
+    threads: Annotated[int, typer.Option(help="Threads for the latency check.")] = 1,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds.")] = 200,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
+) -> int:
+    """CI gate: exit 1 only on a real regression (latency interval above the threshold, or a static limit)."""
+    from resnet_edge.gate import GateConfig, Limit, parse_percent, write_junit, write_result
+    from resnet_edge.gate import gate as run_gate
+    from resnet_edge.runtime import load_runner
+
+    limits = {name: Limit.parse(value, f"--{name.replace('_', '-')}") if value is not None else None
+              for name, value in (("max_macs", max_macs), ("max_params", max_params), ("max_size", max_size),
+                                  ("max_ops", max_ops))}  # fmt: skip
+    config = GateConfig(max_slowdown=parse_percent(max_slowdown, "--max-slowdown"), threads=threads, rounds=rounds,
+                        **limits)  # fmt: skip
+    for path in (candidate, baseline):
+        load_runner(path)
+    result = run_gate(candidate, baseline, config)
+    for check in result.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+        console.print(f"{mark} {check.name}: {check.message}", soft_wrap=True)
+    if junit is not None:
+        write_junit(result, junit)
+    if out is not None:
+        write_result(result, out)
+    return 0 if result.passed else 1
+
+
 data_app = typer.Typer(help="Data sets: write the built-in inspection set as an image folder.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -418,3 +418,33 @@ class ExportConfig:
         d["formats"] = [f.value for f in self.formats]
         d["modes"] = [m.value for m in self.modes]
         return d
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How latency is measured: batch 1, interleaved rounds, for each thread count (0 = all cores)."""
+
+    threads: tuple[int, ...] = (1, 0)
+    warmup: int = 10
+    rounds: int = 100
+    budget_s: float | None = None  # stop a thread count's measurement after this many seconds
+    provider: str = "cpu"  # ONNX Runtime execution provider: cpu, cuda, tensorrt
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threads", tuple(int(t) for t in self.threads))
+        if not self.threads or min(self.threads) < 0:
+            raise ConfigError(f"threads {list(self.threads)} are not accepted; give counts >= 1, or 0 for all cores")
+        if self.rounds < 5 or self.warmup < 0:
+            raise ConfigError(f"rounds {self.rounds!r} / warm-up {self.warmup!r}: use >= 5 rounds, >= 0 warm-up")
+        if not 0.5 <= self.confidence < 1:
+            raise ConfigError(f"confidence {self.confidence!r} is not accepted; use a level in [0.5, 1)")
+        if self.provider not in ("cpu", "cuda", "tensorrt"):
+            raise ConfigError(f"provider {self.provider!r} is not accepted; use one of: cpu, cuda, tensorrt")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["threads"] = list(self.threads)
+        return d

@@ -95,9 +95,10 @@ class TFLiteRunner(Runner):
 
         from resnet_edge._tf import quiet
 
-        with quiet():  # LiteRT prints a line on fd 2 when it creates the XNNPACK delegate
+        with quiet():  # LiteRT prints a line on fd 2 when it applies the XNNPACK delegate (first invoke)
             self._interp = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
-        self._interp.allocate_tensors()
+            self._interp.allocate_tensors()
+            self._interp.invoke()
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
         self.input = self._spec(self._in)

@@ -366,12 +366,58 @@ def count_onnx(model: Any, name: str = "") -> ModelCount:
     )
 
 
+_TFLITE_SHAPE_OPS = {"RESHAPE", "SQUEEZE", "STRIDED_SLICE", "PAD", "PADV2", "TRANSPOSE", "CONCATENATION", "SHAPE"}
+
+
+def _tflite_cost(op: dict[str, Any], shape: Any) -> tuple[int, int, int]:
+    """(MACs, element-wise ops, weights) of one TFLite operator, from its tensors' shapes."""
+    name, inputs, outputs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+    out = _prod(shape(outputs[0])) if outputs else 0
+    weights = sum(_prod(shape(i)) for i in inputs[1:] if i >= 0)
+    if name == "CONV_2D":  # filter [out, kh, kw, in]
+        _, kh, kw, cin = shape(inputs[1])
+        return out * kh * kw * cin, 0, weights
+    if name == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, out]
+        _, kh, kw, _ = shape(inputs[1])
+        return out * kh * kw, 0, weights
+    if name == "FULLY_CONNECTED":  # filter [out, in]
+        return out * shape(inputs[1])[1], 0, weights
+    return 0, 0 if name in _TFLITE_SHAPE_OPS else out, 0
+
+
+def count_tflite(path: str | Any) -> ModelCount:
+    """MACs and weights of a `.tflite` file from its operators (BatchNorm is folded into convs there)."""
+    from pathlib import Path
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # without the default delegate, so the operators are listed one by one and not as one DELEGATE node
+    interp = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    shapes = {t["index"]: tuple(int(d) for d in t["shape"]) for t in interp.get_tensor_details()}
+
+    def shape(index: int) -> tuple[int, ...]:
+        return shapes.get(index, ())
+
+    layers = []
+    for op in interp._get_ops_details():
+        macs, elementwise, weights = _tflite_cost(op, shape)
+        out = shape(list(op["outputs"])[0]) if len(op["outputs"]) else ()
+        layers.append(LayerCount(f"{op['op_name']}_{op['index']}", op["op_name"], out, weights, 0, macs, elementwise))
+    input_shape = tuple(int(d) for d in interp.get_input_details()[0]["shape"])
+    return ModelCount(name=Path(path).stem, input_shape=input_shape, layers=tuple(layers))
+
+
 def count_file(path: str | Any) -> ModelCount:
-    """Counts for a saved model: `.keras` / `.h5` through tf_keras, `.onnx` through ONNX shape inference."""
+    """Counts for a saved model: `.keras` / `.h5` through tf_keras, `.onnx` through ONNX shape inference,
+    `.tflite` from its operators."""
     from pathlib import Path
 
     from resnet_edge.models import io
 
+    if str(path).lower().endswith(".tflite") and Path(path).is_file():
+        return count_tflite(path)
     if io.is_onnx(path):
         return count_onnx(io.load_onnx(path), name=Path(path).stem)
     return count_keras(io.load_keras(path))

@@ -1,0 +1,141 @@
+"""measure(artifacts, baseline=, data=, config=) -> BenchResult: MACs, params, size, accuracy, latency, ratios.
+
+Every artifact and the baseline run in one process, interleaved round-robin at batch 1, for each thread
+count: drift and noisy neighbours hit all of them in the same rounds. Each candidate's latency is reported
+as a ratio to the baseline: the median of the per-round ratios, with a bootstrap confidence interval over
+rounds, so "1.04 [0.99, 1.09]" reads "4 % slower, but not distinguishable from equal at this noise".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_edge.config import BenchConfig
+from resnet_edge.data import Dataset
+from resnet_edge.latency import interleaved, summary
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Candidate latency / baseline latency: the median of per-round ratios and its confidence interval."""
+
+    median: float
+    low: float
+    high: float
+
+    @property
+    def speedup(self) -> float:
+        return 1.0 / self.median
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    path: str
+    kind: str
+    bytes: int
+    macs: int
+    params: int
+    ops: int  # operators (TFLite, ONNX nodes) or layers (Keras)
+    accuracy: float | None
+    latency: dict[str, dict[str, float]]  # threads -> p50_ms, p90_ms, mean_ms, iqr_ms, runs
+    ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratio"] = {k: {**asdict(v), "speedup": v.speedup} for k, v in self.ratio.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    rows: tuple[Row, ...]
+    baseline: str | None
+    threads: tuple[int, ...]
+    config: BenchConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline, "threads": list(self.threads), "config": self.config.to_dict(),
+                "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms",
+                "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
+
+    def row(self, name: str) -> Row:
+        return next(r for r in self.rows if r.name == name)
+
+
+def ratio_ci(candidate: np.ndarray, baseline: np.ndarray, *, confidence: float, resamples: int, seed: int) -> Ratio:
+    """Median of the paired per-round ratios and its percentile-bootstrap interval."""
+    n = min(len(candidate), len(baseline))
+    ratios = candidate[:n] / baseline[:n]
+    rng = np.random.default_rng(seed)
+    medians = np.median(ratios[rng.integers(0, n, size=(resamples, n))], axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(medians, [alpha, 1 - alpha])
+    return Ratio(float(np.median(ratios)), float(low), float(high))
+
+
+def static_counts(path: Path) -> tuple[int, int, int]:
+    """(MACs, params, operators) of an artifact file; deterministic, so gates on them never flake."""
+    from resnet_edge.models.flops import count_file
+
+    count = count_file(path)
+    return count.macs, count.params, len(count.layers)
+
+
+def thread_counts(config: BenchConfig) -> tuple[int, ...]:
+    cores = os.cpu_count() or 1
+    return tuple(dict.fromkeys(cores if t == 0 else t for t in config.threads))
+
+
+def measure(
+    artifacts: list[str | Path],
+    *,
+    baseline: str | Path | None = None,
+    data: Dataset | None = None,
+    config: BenchConfig | None = None,
+) -> BenchResult:
+    """Measure `artifacts` (and `baseline`, first) side by side; ratios are to the baseline when given."""
+    from resnet_edge.runtime import load_runner
+
+    config = config or BenchConfig()
+    paths = [Path(p) for p in ([baseline] if baseline else []) + list(artifacts)]
+    names = _names(paths)
+    threads = thread_counts(config)
+    statics, accuracy = {}, {}
+    for name, path in zip(names, paths, strict=True):
+        runner = load_runner(path, threads=threads[-1], provider=config.provider)
+        statics[name] = (path.stat().st_size, *static_counts(path))
+        if data is not None:
+            accuracy[name] = float(100 * np.mean(runner.predict(data.x_val).argmax(-1) == data.y_val))
+    image = _image(data, load_runner(paths[0]).image_size, config.seed)
+    latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
+    ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
+    for t in threads:
+        runners = {n: load_runner(p, threads=t, provider=config.provider) for n, p in zip(names, paths, strict=True)}
+        samples = interleaved({n: r.timer(image) for n, r in runners.items()}, warmup=config.warmup,
+                              rounds=config.rounds, budget_s=config.budget_s)  # fmt: skip
+        for n in names:
+            latency[n][str(t)] = summary(samples[n])
+            if baseline:
+                ratios[n][str(t)] = ratio_ci(samples[n], samples[names[0]], confidence=config.confidence,
+                                             resamples=config.resamples, seed=config.seed)  # fmt: skip
+    rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], accuracy.get(n), latency[n], ratios[n])
+                 for n, p in zip(names, paths, strict=True))  # fmt: skip
+    return BenchResult(rows, names[0] if baseline else None, threads, config)
+
+
+def _names(paths: list[Path]) -> list[str]:
+    """Short unique names: the file name, with its folder where two files share one."""
+    names = [p.name for p in paths]
+    return [str(Path(p.parent.name) / p.name) if names.count(p.name) > 1 else p.name for p in paths]
+
+
+def _image(data: Dataset | None, size: tuple[int, int, int], seed: int) -> np.ndarray:
+    if data is not None and data.x_val.shape[1:] == size:
+        return data.x_val[0]
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8)

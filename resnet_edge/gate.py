@@ -1,0 +1,142 @@
+"""gate(candidate, baseline, config) -> GateResult: a CI check that fails only on real regressions.
+
+Latency: candidate and baseline are measured interleaved in one process; the gate fails only when the whole
+confidence interval of the latency ratio lies above 1 + max_slowdown, so noise on a shared runner does not
+raise alarms and a real slowdown of the threshold plus the noise does. MACs, params, size and operator
+count are deterministic: they fail exactly when over their limits. Writes JSON and JUnit XML.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from resnet_edge.bench import measure
+from resnet_edge.config import BenchConfig
+from resnet_edge.errors import ConfigError
+from resnet_edge.fsutil import write_json, write_text
+
+_SI = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2}
+
+
+def parse_percent(text: str, what: str) -> float:
+    """'10%' or '10' -> 0.10; anything else is a ConfigError naming `what`."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", str(text))
+    if not m:
+        raise ConfigError(f"{what} {text!r} is not a percentage; give e.g. 10% (a number >= 0, '%' optional)")
+    return float(m.group(1)) / 100
+
+
+@dataclass(frozen=True)
+class Limit:
+    """An absolute ceiling (40M MACs, 2.5MB) or one relative to the baseline (+5%: at most 5 % more)."""
+
+    value: float
+    relative: bool = False
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> Limit:
+        text = str(text).strip()
+        if text.startswith("+"):
+            return cls(parse_percent(text[1:], what), relative=True)
+        m = re.fullmatch(r"(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-zA-Z]*)", text)
+        unit = m.group(2).upper() if m else ""
+        if not m or unit not in {u.upper() for u in _SI}:
+            accepted = "an amount (40M, 2.5MB, 1200) or +P% of the baseline"
+            raise ConfigError(f"{what} {text!r} is not accepted; give {accepted}")
+        scale = next(v for u, v in _SI.items() if u.upper() == unit)
+        return cls(float(m.group(1)) * scale)
+
+    def ceiling(self, baseline: float) -> float:
+        return baseline * (1 + self.value) if self.relative else self.value
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    max_slowdown: float = 0.10  # fraction: 0.10 = 10 % slower than the baseline
+    max_macs: Limit | None = None
+    max_params: Limit | None = None
+    max_size: Limit | None = None
+    max_ops: Limit | None = None
+    threads: int = 1  # one thread is the least noisy on a shared runner
+    rounds: int = 200
+    warmup: int = 20
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_slowdown < 0:
+            raise ConfigError(f"max slowdown {self.max_slowdown!r} is negative; give a percentage >= 0")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    value: float
+    limit: float
+    message: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    candidate: str
+    baseline: str
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "baseline": self.baseline, "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks]}  # fmt: skip
+
+
+def _static_check(name: str, limit: Limit | None, value: float, base: float) -> Check | None:
+    if limit is None:
+        return None
+    ceiling = limit.ceiling(base)
+    rel = f" ({100 * (value / base - 1):+.1f} % vs baseline)" if base else ""
+    return Check(name, value <= ceiling, value, ceiling, f"{name} {value:,.0f}{rel}, limit {ceiling:,.0f}")
+
+
+def gate(candidate: str | Path, baseline: str | Path, config: GateConfig | None = None) -> GateResult:
+    """Run every check of `config` on `candidate` against `baseline`."""
+    config = config or GateConfig()
+    bench = BenchConfig(threads=(config.threads,), warmup=config.warmup, rounds=config.rounds,
+                        confidence=config.confidence, seed=config.seed)  # fmt: skip
+    result = measure([candidate], baseline=baseline, config=bench)
+    base, cand = result.rows
+    ratio = cand.ratio[str(result.threads[0])]
+    limit = 1 + config.max_slowdown
+    latency = Check("latency", ratio.low <= limit, ratio.median, limit,
+                    f"latency ratio {ratio.median:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] at {config.confidence:.0%} "
+                    f"confidence, {config.threads} thread(s), {cand.latency[str(config.threads)]['runs']} rounds; "
+                    f"fails when the interval lies above {limit:.2f}")  # fmt: skip
+    statics = [
+        _static_check("macs", config.max_macs, cand.macs, base.macs),
+        _static_check("params", config.max_params, cand.params, base.params),
+        _static_check("size_bytes", config.max_size, cand.bytes, base.bytes),
+        _static_check("operators", config.max_ops, cand.ops, base.ops),
+    ]
+    return GateResult(cand.path, base.path, (latency, *(c for c in statics if c is not None)))
+
+
+def write_junit(result: GateResult, path: str | Path) -> None:
+    """One JUnit test suite, one test case per check; CI systems show failures by name."""
+    failures = sum(not c.passed for c in result.checks)
+    suite = ET.Element("testsuite", name="resnet-edge gate", tests=str(len(result.checks)), failures=str(failures))
+    for c in result.checks:
+        case = ET.SubElement(suite, "testcase", classname="resnet_edge.gate", name=f"{c.name}: {result.candidate}")
+        if not c.passed:
+            ET.SubElement(case, "failure", message=c.message).text = c.message
+        ET.SubElement(case, "system-out").text = c.message
+    write_text(path, ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n")
+
+
+def write_result(result: GateResult, path: str | Path) -> None:
+    write_json(path, result.to_dict())
