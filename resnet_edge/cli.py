@@ -554,6 +554,105 @@ def gate(
     return 0 if result.passed else 1
 
 
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(
+            f"config file '{path}' does not exist; give a YAML recipe such as pipelines/cifar_resnet56.yaml"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of sections (model, data, train, ...)")
+    return raw
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/build"),
+    config: Annotated[Path | None, typer.Option("--config", help="A YAML recipe (pipelines/*.yaml).")] = None,
+    depth: Annotated[int | None, typer.Option(help="Depth: 18-152 (ImageNet), 6n+2 / 9n+2 (CIFAR).")] = None,
+    input_size: Annotated[int | None, typer.Option(help="Input size (ImageNet depths default to 64 here).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="inspection, folder:DIR, cifar10:PATH.")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Images per class of the built-in set.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    max_accuracy_drop: Annotated[float | None, typer.Option(help="Pruning budget in accuracy points.")] = None,
+    target_macs: Annotated[float | None, typer.Option(help="Prune to this fraction of the MACs instead.")] = None,
+    no_prune: Annotated[bool, typer.Option("--no-prune", help="Skip depth pruning.")] = False,
+    step_epochs: Annotated[int | None, typer.Option(help="Fine-tune epochs per pruning step.")] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="Comma-separated modes besides fp32: fp16, dynamic, int8, qat; none.")
+    ] = None,
+    formats: Annotated[str | None, typer.Option("--format", help="Comma-separated: tflite, onnx.")] = None,
+    threads: Annotated[str | None, typer.Option(help="Benchmark thread counts, e.g. 1,all.")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Benchmark rounds.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for data, weights and order.")] = None,
+    allow_invalid: Annotated[bool, typer.Option("--allow-invalid", help="Exit 0 with invalid artifacts.")] = False,
+) -> int:
+    """Train, prune, quantize, export, benchmark and report, in one run folder (finished stages are reused)."""
+    from resnet_edge.config import BuildConfig
+    from resnet_edge.pipeline import build as run_build
+
+    raw = _read_yaml(config) if config else {}
+    overrides: dict = {}
+
+    def put(section: str, key: str, value) -> None:
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+
+    put("model", "depth", depth)
+    put("model", "input_size", input_size)
+    put("data", "source", data)
+    put("data", "per_class", per_class)
+    put("train", "epochs", epochs)
+    for section in ("data", "train", "quantize", "bench"):
+        put(section, "seed", seed)
+    if max_accuracy_drop is not None or target_macs is not None:
+        put("prune", "max_accuracy_drop", max_accuracy_drop)
+        put("prune", "target_macs", target_macs)
+    put("prune", "step_epochs", step_epochs)
+    if quantize is not None:
+        modes = [m for m in quantize.split(",") if m.strip() and m.strip().lower() != "none"]
+        put("export", "modes", ["fp32", *[m for m in modes if m.strip().lower() != "fp32"]])
+    put("export", "formats", formats.split(",") if formats else None)
+    put("bench", "threads", list(_thread_list(threads)) if threads else None)
+    put("bench", "rounds", rounds)
+    merged = _deep_merge(raw, overrides)
+    if no_prune:
+        merged["prune"] = "none"
+    result = run_build(BuildConfig.from_dict(merged), out=out)
+    console.print(f"run folder {result.out}: ran {', '.join(result.ran)}"
+                  + (f"; reused {', '.join(result.cached)}" if result.cached else "")
+                  + f" · report {result.report_path}")  # fmt: skip
+    if result.invalid and not allow_invalid:
+        err_console.print(f"resnet-edge: {len(result.invalid)} artifact(s) failed validation: "
+                          f"{', '.join(result.invalid)}", markup=False, soft_wrap=True)  # fmt: skip
+        return 1
+    return 0
+
+
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="A run folder written by `resnet-edge build`.")]) -> None:
+    """Write report.md and a self-contained report.html for a run folder."""
+    from resnet_edge.report import write_report
+
+    path = write_report(run)
+    console.print(f"report: {run / 'report.md'} · {path}")
+
+
 data_app = typer.Typer(help="Data sets: write the built-in inspection set as an image folder.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -448,3 +448,80 @@ class BenchConfig:
         d = asdict(self)
         d["threads"] = list(self.threads)
         return d
+
+
+MODEL_KEYS = ("depth", "variant", "version", "shortcut", "plain", "input_size", "channels")
+BUILD_IMAGENET_SIZE = 64  # build's default input for ImageNet depths: 224 trains for hours on a 2-core CPU
+
+
+def _section(cls: type, raw: Any, name: str, base: Any) -> Any:
+    """`base` (the build default) with the keys of `raw` (a mapping from YAML or the command line) applied."""
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise ConfigError(f"section '{name}' must be a mapping of options (received {raw!r})")
+    accepted = MODEL_KEYS if name == "model" else tuple(base.__dataclass_fields__)
+    unknown = [k for k in raw if k not in accepted]
+    if unknown:
+        raise ConfigError(f"unknown key '{unknown[0]}' in section '{name}'; accepted: {', '.join(accepted)}")
+    raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    if name == "model":  # resolve from what was given: depth 50 alone means the ImageNet ResNet-50
+        model = ModelConfig(**{"depth": base.depth, **raw})
+        if "input_size" not in raw and model.variant is Variant.IMAGENET:
+            model = replace(model, input_size=BUILD_IMAGENET_SIZE)
+        return model
+    try:
+        return cls(**{**{k: getattr(base, k) for k in accepted}, **raw})
+    except TypeError as exc:  # a value of the wrong type for a field
+        raise ConfigError(f"section '{name}': {exc}") from None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Every stage's configuration: what `config.yaml` holds and what `resnet-edge build` runs."""
+
+    model: ModelConfig = ModelConfig(depth=20)
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig(recipe=Recipe.COSINE, epochs=10)
+    prune: PruneConfig | None = PruneConfig(max_accuracy_drop=1.0, step_blocks=2, step_epochs=1)
+    quantize: QuantizeConfig = QuantizeConfig()
+    export: ExportConfig = ExportConfig(modes=(QuantMode.FP32, QuantMode.INT8))
+    bench: BenchConfig = BenchConfig(rounds=50)
+
+    SECTIONS = ("model", "data", "train", "prune", "quantize", "export", "bench")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BuildConfig:
+        """The defaults with `raw`'s sections applied (a YAML file, then command-line overrides, merged)."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a build configuration is a mapping of sections (received {type(raw).__name__})")
+        unknown = [k for k in raw if k not in cls.SECTIONS]
+        if unknown:
+            raise ConfigError(f"unknown section '{unknown[0]}'; accepted: {', '.join(cls.SECTIONS)}")
+        base = cls()
+        sections = {}
+        for name, kind in (("model", ModelConfig), ("data", DataConfig), ("train", TrainConfig),
+                           ("quantize", QuantizeConfig), ("export", ExportConfig), ("bench", BenchConfig)):  # fmt: skip
+            sections[name] = _section(kind, raw.get(name), name, getattr(base, name))
+        prune = raw.get("prune")
+        if prune in (False, "none", "off"):
+            sections["prune"] = None
+        else:
+            sections["prune"] = _prune_section(prune, base.prune)
+        return cls(**sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        model = {k: v for k, v in self.model.to_dict().items() if k in MODEL_KEYS}
+        return {"model": model, "data": asdict(self.data), "train": self.train.to_dict(),
+                "prune": self.prune.to_dict() if self.prune else "none", "quantize": self.quantize.to_dict(),
+                "export": self.export.to_dict(), "bench": self.bench.to_dict()}  # fmt: skip
+
+
+def _prune_section(raw: Any, base: PruneConfig | None) -> PruneConfig | None:
+    if raw is None:
+        return base
+    base = base or PruneConfig(max_accuracy_drop=1.0)
+    if isinstance(raw, dict) and any(raw.get(k) is not None for k in ("threshold", "target_macs", "max_accuracy_drop")):
+        base = replace(base, max_accuracy_drop=1.0, threshold=None, target_macs=None)
+        raw = {"max_accuracy_drop": None, "threshold": None, "target_macs": None, **raw}  # the mode comes from raw
+    return _section(PruneConfig, raw, "prune", base)
