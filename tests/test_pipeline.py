@@ -1,0 +1,100 @@
+"""`resnet-edge build`: the run folder, stage caching, re-running after an interruption, recipes, bad YAML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnet_edge.cli import main
+from resnet_edge.config import BuildConfig
+from resnet_edge.errors import ConfigError
+from resnet_edge.pipeline import build
+
+TINY = {
+    "model": {"depth": 8},
+    "data": {"per_class": 15},
+    "train": {"epochs": 1, "batch_size": 32},
+    "prune": {"max_accuracy_drop": 50.0, "step_epochs": 1, "patience": 1},
+    "quantize": {"representative_count": 20},
+    "export": {"modes": ["fp32", "int8"], "int8_agreement": 0.0, "int8_max_drop": 100.0},
+    "bench": {"threads": [1], "rounds": 5, "warmup": 1, "resamples": 100},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    result = build(BuildConfig.from_dict(TINY), out=out)
+    assert result.ran == ("train", "prune", "export", "bench", "report")
+    return out
+
+
+def test_run_folder_layout(run) -> None:
+    for name in ("config.yaml", "baseline/model.keras", "pruned/model.keras", "pruned/prune.json",
+                 "export/model_int8.tflite", "export/model_int8.onnx", "export/labels.txt", "bench.json",
+                 "manifest.json", "report.md", "report.html"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert BuildConfig.from_dict(yaml.safe_load((run / "config.yaml").read_text())) == BuildConfig.from_dict(TINY)
+
+
+def test_bench_and_manifest_compare_against_the_uncompressed_model(run) -> None:
+    bench = json.loads((run / "bench.json").read_text())
+    assert bench["baseline"] and bench["rows"][0]["name"] == "baseline/model.keras"
+    int8 = next(r for r in bench["rows"] if r["name"] == "export/model_int8.tflite")
+    assert int8["ratio"]["1"]["speedup"] > 0 and int8["accuracy"] is not None
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {"baseline/model.keras", "pruned/model.keras"} <= set(manifest["keras_models"])
+    assert all(a["path"].startswith("export/") and len(a["sha256"]) == 64 for a in manifest["artifacts"])
+
+
+def test_report_is_self_contained(run) -> None:
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "src='baseline" not in html
+    md = (run / "report.md").read_text()
+    assert "export/model_int8.tflite" in md and "speed-up" in md
+
+
+def test_rerun_reuses_finished_stages_and_redoes_changed_ones(run) -> None:
+    again = build(BuildConfig.from_dict(TINY), out=run)
+    assert again.cached == ("train", "prune", "export", "bench") and again.ran == ("report",)
+    changed = {**TINY, "bench": {**TINY["bench"], "rounds": 6}}
+    result = build(BuildConfig.from_dict(changed), out=run)
+    assert result.cached == ("train", "prune", "export") and result.ran == ("bench", "report")
+
+
+def test_an_interrupted_stage_is_redone_alone(run) -> None:
+    """A build killed during export has no export marker: the next run redoes export and what follows."""
+    (run / ".stages" / "export.json").unlink()
+    (run / "export" / "model_int8.onnx").unlink()
+    result = build(BuildConfig.from_dict(TINY), out=run)
+    assert result.cached == ("train", "prune") and result.ran == ("export", "bench", "report")
+    assert (run / "export" / "model_int8.onnx").is_file()
+    assert not [p for p in run.rglob("*") if ".tmp-" in p.name], "no half-written file"
+
+
+def test_recipes_parse() -> None:
+    recipes = sorted(Path("pipelines").glob("*.yaml"))
+    assert len(recipes) >= 3
+    for path in recipes:
+        config = BuildConfig.from_dict(yaml.safe_load(path.read_text()))
+        assert config.prune is not None and "int8" in config.export.modes
+
+
+def test_defaults_for_depth_50_fit_a_cpu() -> None:
+    config = BuildConfig.from_dict({"model": {"depth": 50}})
+    assert config.model.name == "resnet50" and config.model.input_size == 64
+
+
+def test_bad_yaml_is_one_line_exit_2(tmp_path, capsys) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  epoch: 3\n")
+    assert main(["build", "--config", str(recipe), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'epoch' in section 'train'" in err and len(err.strip().splitlines()) == 1
+    assert main(["build", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="unknown section 'modle'"):
+        BuildConfig.from_dict({"modle": {"depth": 20}})
