@@ -33,33 +33,6 @@ def _args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _plain_tflite(model, images: np.ndarray, path: Path, full_integer: bool) -> Path:
-    from resnet_edge._tf import quiet, tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
-    if full_integer:
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    with quiet():
-        path.write_bytes(converter.convert())
-    return path
-
-
-def _plain_ort(fp32: Path, images: np.ndarray, path: Path, u8s8: bool) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_static
-
-    from resnet_edge._tf import quiet
-    from resnet_edge.export.onnx import _input_name, _Reader
-
-    kwargs = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "per_channel": True} if u8s8 else {}
-    with quiet():
-        quantize_static(str(fp32), str(path), _Reader(images, _input_name(fp32)), **kwargs)
-    return path
-
-
 def main() -> int:
     args = _args()
     from resnet_edge._tf import tf
@@ -69,6 +42,8 @@ def main() -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
+    from plain import plain_ort_int8, plain_tflite_int8
+
     from resnet_edge.config import DataConfig, ModelConfig, QuantizeConfig, QuantMode
     from resnet_edge.data import load_data
     from resnet_edge.export.onnx import export_onnx
@@ -93,13 +68,14 @@ def main() -> int:
     steps = [
         ("resnet-edge tflite int8", lambda p: export_tflite(model, QuantMode.INT8, p, representative=images,
                                                             config=quant), "ours_int8.tflite"),
-        ("plain tflite int8 (float io)", lambda p: _plain_tflite(model, images, p, False), "plain_int8.tflite"),
-        ("plain tflite int8 (int8 io)", lambda p: _plain_tflite(model, images, p, True), "plain_int8_io.tflite"),
+        ("plain tflite int8 (float io)", lambda p: plain_tflite_int8(model, images, p), "plain_int8.tflite"),
+        ("plain tflite int8 (int8 io)", lambda p: plain_tflite_int8(model, images, p, full_integer=True),
+         "plain_int8_io.tflite"),
         ("onnx fp32 (tf2onnx)", lambda p: export_onnx(model, QuantMode.FP32, p), "fp32.onnx"),
         ("resnet-edge onnx int8", lambda p: export_onnx(model, QuantMode.INT8, p, fp32_path=out / "fp32.onnx",
                                                         representative=images, config=quant), "ours_int8.onnx"),
-        ("plain ort int8 (defaults)", lambda p: _plain_ort(out / "fp32.onnx", images, p, False), "plain_s8s8.onnx"),
-        ("plain ort int8 (u8s8 per-channel)", lambda p: _plain_ort(out / "fp32.onnx", images, p, True),
+        ("plain ort int8 (defaults)", lambda p: plain_ort_int8(out / "fp32.onnx", images, p), "plain_s8s8.onnx"),
+        ("plain ort int8 (u8s8 per-channel)", lambda p: plain_ort_int8(out / "fp32.onnx", images, p, u8s8=True),
          "plain_u8s8.onnx"),
     ]  # fmt: skip
     convert_s = {}
