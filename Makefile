@@ -12,9 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the main job on built-in data: train a ResNet-20 on the inspection set into runs/demo
-	rm -rf runs/demo
-	$(BIN)/resnet-edge train --depth 20 --recipe cosine --epochs 12 --out runs/demo
+demo: $(STAMP)  ## the main job on built-in data: build (train, prune, int8, export, bench, report) into runs/demo
+	$(BIN)/resnet-edge build --depth 20 --epochs 8 --per-class 500 --quantize int8 --out runs/demo
 
 test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 cores
 	$(BIN)/python -m pytest

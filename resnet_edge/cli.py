@@ -134,6 +134,7 @@ DataOpt = Annotated[str, typer.Option("--data", help="inspection (built-in), fol
 ValDataOpt = Annotated[str | None, typer.Option("--val-data", help="An explicit validation set (same schemes).")]
 ValSplitOpt = Annotated[float, typer.Option(help="Validation fraction when no --val-data (stratified, seeded).")]
 PerClassOpt = Annotated[int, typer.Option(help="Images per class of the built-in inspection set.")]
+TrainedSeedOpt = Annotated[int, typer.Option(help="The data seed the model was trained with (the same split).")]
 
 
 @app.command()
@@ -236,7 +237,7 @@ def prune(
     data: DataOpt = "inspection",
     val_data: ValDataOpt = None,
     per_class: PerClassOpt = 1000,
-    seed: Annotated[int, typer.Option(help="The data seed the model was trained with.")] = 0,
+    seed: TrainedSeedOpt = 0,
     step_blocks: Annotated[int, typer.Option(help="Blocks removed per step (max-accuracy-drop mode).")] = 1,
     step_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after each step.")] = 1,
     patience: Annotated[int, typer.Option(help="Rejected steps in a row that end the search.")] = 3,
@@ -307,7 +308,7 @@ def export(
     data: DataOpt = "inspection",
     val_data: ValDataOpt = None,
     per_class: PerClassOpt = 1000,
-    seed: Annotated[int, typer.Option(help="The data seed the model was trained with.")] = 0,
+    seed: TrainedSeedOpt = 0,
     float_agreement: Annotated[float, typer.Option(help="% top-1 agreement fp32/fp16 must reach.")] = 99.5,
     int8_agreement: Annotated[float, typer.Option(help="% top-1 agreement dynamic/int8/qat must reach.")] = 97.0,
     max_accuracy_drop: Annotated[float, typer.Option(help="Points of accuracy an integer model may lose.")] = 1.0,
