@@ -61,7 +61,8 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "threads": list(self.threads), "config": self.config.to_dict(),
-                "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms",
+                "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms; Keras models run on "
+                        "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
                 "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
 
     def row(self, name: str) -> Row:

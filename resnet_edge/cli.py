@@ -501,7 +501,8 @@ def _short(n: float) -> str:
 
 def print_bench(result) -> None:
     """The before/after table: one row per artifact, the baseline first."""
-    table = Table(title="benchmark (batch 1; MACs = multiply-adds)", title_justify="left")
+    title = "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
+    table = Table(title=title, title_justify="left")
     for column in ("artifact", "MACs", "params", "MB", "acc %", *(f"p50 ms@{t}t" for t in result.threads)):
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
     if result.baseline:
@@ -590,6 +591,7 @@ def build(
     data: Annotated[str | None, typer.Option("--data", help="inspection, folder:DIR, cifar10:PATH.")] = None,
     per_class: Annotated[int | None, typer.Option(help="Images per class of the built-in set.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: the recipe's).")] = None,
     max_accuracy_drop: Annotated[float | None, typer.Option(help="Pruning budget in accuracy points.")] = None,
     target_macs: Annotated[float | None, typer.Option(help="Prune to this fraction of the MACs instead.")] = None,
     no_prune: Annotated[bool, typer.Option("--no-prune", help="Skip depth pruning.")] = False,
@@ -619,6 +621,7 @@ def build(
     put("data", "source", data)
     put("data", "per_class", per_class)
     put("train", "epochs", epochs)
+    put("train", "lr", lr)
     for section in ("data", "train", "quantize", "bench"):
         put(section, "seed", seed)
     if max_accuracy_drop is not None or target_macs is not None:
