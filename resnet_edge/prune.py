@@ -376,6 +376,16 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
     single block is set aside and the next candidate is tried; `patience` rejections in a row end the search.
     """
     floor = base_acc - config.max_accuracy_drop
+    accepted: dict[int, tuple[Any, ModelConfig, list[str]]] = {0: (model, model_config, [])}  # step -> state
+    try:
+        _search_steps(model, model_config, data, config, scores, floor, steps, models, out, teacher, accepted)
+    except KeyboardInterrupt:  # Ctrl-C ends the search: the last accepted step is measured and saved as usual
+        console.print("[yellow]search interrupted: keeping the last accepted step[/yellow]")
+    return accepted[max(accepted)]
+
+
+def _search_steps(model, model_config, data, config, scores, floor, steps, models, out, teacher, accepted) -> None:
+    """The search loop; every accepted step's (model, config, removed) lands in `accepted`."""
     current, current_config, removed = model, model_config, []
     # names in the current (renumbered) model -> names in the unpruned one, for the report
     origin = {name: name for _, _, name in residual_blocks(model)}
@@ -391,13 +401,13 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
                                                     downsample=config.prune_downsample)  # fmt: skip
         candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}", teacher)
         acc = _accuracy(candidate, data.x_val, data.y_val)
-        accepted = acc >= floor
-        steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, accepted))
+        kept = acc >= floor
+        steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, kept))
         models[k] = candidate
         console.print(f"step {k}: removed {', '.join(origin[n] for n in batch)} -> depth "
                       f"{candidate_config.arch.depth}, accuracy {acc:.2f} % "
-                      f"({'kept' if accepted else 'over budget, undone'})")  # fmt: skip
-        if not accepted:
+                      f"({'kept' if kept else 'over budget, undone'})")  # fmt: skip
+        if not kept:
             rejections += 1
             if len(batch) > 1:
                 size = 1  # retry the least useful block alone
@@ -408,9 +418,9 @@ def _budget_search(model, model_config, data, config, scores, base_acc, steps, m
         removed += [origin[n] for n in batch]
         origin = _renumber(origin, current, current_config, batch)
         current, current_config = candidate, candidate_config
+        accepted[k] = (current, current_config, list(removed))
         scores = score_blocks(current, data, calibration=config.calibration_batches * config.batch_size,
                               validation=min(len(data.x_val), 500))  # fmt: skip
-    return current, current_config, removed
 
 
 def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:

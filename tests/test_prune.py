@@ -208,3 +208,22 @@ def test_accuracy_budget_search_records_every_step_and_respects_the_budget(tmp_p
     assert result.final_macs < result.base_macs
     assert all(s["tflite_p50_ms"] > 0 for s in report["steps"])
     assert [s["depth"] for s in accepted] == sorted((s["depth"] for s in accepted), reverse=True)
+
+
+def test_interrupting_the_search_keeps_the_last_accepted_step(tmp_path: Path, tiny_data, monkeypatch) -> None:
+    """Ctrl-C during a step ends the search; the last accepted model is measured and saved as usual."""
+    import resnet_edge.prune as prune_module
+
+    real, calls = prune_module._finetune, []
+
+    def finetune_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prune_module, "_finetune", finetune_then_interrupt)
+    config = PruneConfig(max_accuracy_drop=100.0, step_blocks=1, step_epochs=1, batch_size=16)
+    result = prune(_random_model(), CONFIG, tiny_data, config, out=tmp_path)
+    report = json.loads((tmp_path / "prune.json").read_text())
+    assert report["chosen_step"] == 1 and len(result.removed) == 1 and (tmp_path / "model.keras").is_file()
