@@ -77,6 +77,7 @@ class ModelConfig:
     residual_l1: float | None = None  # learnable residual-branch scales with this L1 penalty (--sparsify)
     input_mean: tuple[float, ...] | None = None  # per channel, raw pixel units: preprocessing inside the model
     input_std: tuple[float, ...] | None = None
+    zero_init_residual: bool = False  # each residual branch's last BN starts at gamma 0 (block = identity)
 
     def __post_init__(self) -> None:
         variant = self._resolve_variant()
@@ -450,7 +451,7 @@ class BenchConfig:
         return d
 
 
-MODEL_KEYS = ("depth", "variant", "version", "shortcut", "plain", "input_size", "channels")
+MODEL_KEYS = ("depth", "variant", "version", "shortcut", "plain", "input_size", "channels", "zero_init_residual")
 BUILD_IMAGENET_SIZE = 64  # build's default input for ImageNet depths: 224 trains for hours on a 2-core CPU
 
 
@@ -466,7 +467,7 @@ def _section(cls: type, raw: Any, name: str, base: Any) -> Any:
         raise ConfigError(f"unknown key '{unknown[0]}' in section '{name}'; accepted: {', '.join(accepted)}")
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     if name == "model":  # resolve from what was given: depth 50 alone means the ImageNet ResNet-50
-        model = ModelConfig(**{"depth": base.depth, **raw})
+        model = ModelConfig(**{"depth": base.depth, "zero_init_residual": base.zero_init_residual, **raw})
         if "input_size" not in raw and model.variant is Variant.IMAGENET:
             model = replace(model, input_size=BUILD_IMAGENET_SIZE)
         return model
@@ -480,7 +481,7 @@ def _section(cls: type, raw: Any, name: str, base: Any) -> Any:
 class BuildConfig:
     """Every stage's configuration: what `config.yaml` holds and what `resnet-edge build` runs."""
 
-    model: ModelConfig = ModelConfig(depth=20)
+    model: ModelConfig = ModelConfig(depth=20, zero_init_residual=True)  # stable short training runs
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig(recipe=Recipe.COSINE, epochs=10)
     prune: PruneConfig | None = PruneConfig(max_accuracy_drop=1.0, step_blocks=2, step_epochs=1)

@@ -74,6 +74,7 @@ def build_resnet(config: ModelConfig) -> keras.Model:
         plain=config.plain,
         stride_on_3x3=config.version is Version.V1_5,
         residual_l1=config.residual_l1,
+        zero_init_residual=config.zero_init_residual,
     )
     inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
     x = _preprocess(inputs, config)

@@ -124,3 +124,17 @@ def test_zero_pad_shortcut_is_subsample_and_zero_channels() -> None:
     assert y.shape == (2, 2, 2, 6)
     np.testing.assert_array_equal(y[..., 2:4], x[:, ::2, ::2, :])
     assert not y[..., :2].any() and not y[..., 4:].any()
+
+
+def test_zero_init_residual_starts_every_block_as_the_identity() -> None:
+    from resnet_edge.config import ModelConfig
+    from resnet_edge.models.resnet import build_resnet
+
+    model = build_resnet(ModelConfig(depth=14, zero_init_residual=True))
+    last = [layer for layer in model.layers if layer.name.endswith("_bn2")]
+    assert len(last) == 6 and all(not layer.gamma.numpy().any() for layer in last)
+    assert model.get_layer("stage1_block1_bn1").gamma.numpy().all()
+    plain = build_resnet(ModelConfig(depth=14, plain=True, zero_init_residual=True))
+    assert plain.get_layer("stage1_block1_bn2").gamma.numpy().all(), "a plain net keeps its signal"
+    bottleneck = build_resnet(ModelConfig(depth=50, input_size=32, classes=5, zero_init_residual=True))
+    assert not bottleneck.get_layer("stage4_block3_bn3").gamma.numpy().any()
