@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job on built-in data: build (train, prune, int8, export, bench, report) into runs/demo
-	$(BIN)/resnet-edge build --depth 20 --epochs 8 --per-class 500 --quantize int8 --out runs/demo
+	$(BIN)/resnet-edge build --depth 20 --epochs 10 --per-class 500 --quantize int8 --out runs/demo
 
 test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 cores
 	$(BIN)/python -m pytest

@@ -481,7 +481,7 @@ def _section(cls: type, raw: Any, name: str, base: Any) -> Any:
 class BuildConfig:
     """Every stage's configuration: what `config.yaml` holds and what `resnet-edge build` runs."""
 
-    model: ModelConfig = ModelConfig(depth=20, zero_init_residual=True)  # stable short training runs
+    model: ModelConfig = ModelConfig(depth=20)
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig(recipe=Recipe.COSINE, epochs=10)
     prune: PruneConfig | None = PruneConfig(max_accuracy_drop=1.0, step_blocks=2, step_epochs=1)
