@@ -79,10 +79,10 @@ def _plot_bench(run: Path) -> None:
         return
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        ax.plot(r["latency"][t]["p50_ms"], r["accuracy"], "o", ms=8)
-        ax.annotate(r["name"], (r["latency"][t]["p50_ms"], r["accuracy"]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")  # fmt: skip
+    markers = "osD^v<>ph*"
+    for i, r in enumerate(rows):  # a legend, not labels: artifacts of equal accuracy and speed overlap
+        ax.plot(r["latency"][t]["p50_ms"], r["accuracy"], markers[i % len(markers)], ms=8, label=r["name"])
+    ax.legend(fontsize=7, loc="best")
     ax.set(xlabel=f"p50 latency at batch 1, {t} threads (ms)", ylabel="validation accuracy (%)", xscale="log")
     ax.grid(alpha=0.3)
     ax.set_title("every artifact of the run, measured side by side")
