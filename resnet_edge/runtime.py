@@ -8,6 +8,7 @@ an integer tensor). Validation, `predict` and the benchmark all go through here,
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def _dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return (y.astype(np.float32) - spec.zero_point) * spec.scale
 
 
-class Runner:
+class Runner(abc.ABC):
     """A loaded artifact. Subclasses fill `input`, `output` and `_run` (one batch of input-typed tensors)."""
 
     kind: str
@@ -67,8 +68,9 @@ class Runner:
         _, h, w, c = self.input.shape
         return int(h), int(w), int(c)  # type: ignore[arg-type]
 
+    @abc.abstractmethod
     def _run(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The runtime's output tensor for one input-typed batch."""
 
     def raw(self, images: np.ndarray) -> np.ndarray:
         """The output tensor as the runtime returns it (integer for a full-integer model)."""
