@@ -107,13 +107,14 @@ def measure(
     paths = [Path(p) for p in ([baseline] if baseline else []) + list(artifacts)]
     names = _names(paths)
     threads = thread_counts(config)
-    statics, accuracy = {}, {}
+    statics, accuracy, sizes = {}, {}, []
     for name, path in zip(names, paths, strict=True):
         runner = load_runner(path, threads=threads[-1], provider=config.provider)
+        sizes.append(runner.image_size)
         statics[name] = (path.stat().st_size, *static_counts(path))
         if data is not None:
             accuracy[name] = float(100 * np.mean(runner.predict(data.x_val).argmax(-1) == data.y_val))
-    image = _image(data, load_runner(paths[0]).image_size, config.seed)
+    image = _image(data, sizes[0], config.seed)
     latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
     ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
     for t in threads:

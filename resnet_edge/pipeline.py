@@ -189,20 +189,16 @@ def _bench(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
     return {"rows": len(payload["rows"])}
 
 
-def _sha256(path: Path) -> str:
-    from resnet_edge.export import sha256
-
-    return sha256(path)
-
-
 def _manifest(config: BuildConfig, run: _Run, keys: dict[str, str], info: dict[str, Any]) -> None:
     """The run's manifest: the export manifest (artifacts, input spec, versions) plus the Keras models."""
+    from resnet_edge.export import sha256
+
     export_manifest = json.loads((run.out / "export" / "manifest.json").read_text())
     models = {}
     for name in ("baseline/model.keras", "pruned/model.keras"):
         path = run.out / name
         if path.exists():
-            models[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            models[name] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     for artifact in export_manifest["artifacts"]:
         artifact["path"] = f"export/{artifact['path']}"
     write_json(run.out / "manifest.json", {**export_manifest, "run": str(run.out), "stage_keys": keys,

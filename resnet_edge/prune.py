@@ -27,7 +27,7 @@ from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path, write_json
 from resnet_edge.models.flops import count_keras
-from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
+from resnet_edge.models.resnet import build_resnet, copy_weights_by_name, keras_accuracy
 from resnet_edge.plotting import pyplot, save_figure
 
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
@@ -152,11 +152,6 @@ def _sparsify(model, model_config, data, config: PruneConfig, out: Path):
 
 
 # ---------------------------------------------------------------------------------------------- scoring
-def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
-    pred = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
-    return float(100.0 * np.mean(pred.argmax(-1) == y))
-
-
 def residual_ratios(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> dict[str, float]:
     """Mean over samples of ||F(x)||^2 / ||x||^2 for every block (x: what the shortcut carries)."""
     blocks = residual_blocks(model)
@@ -181,14 +176,14 @@ def score_blocks(
         (data.x_val, data.y_val) if validation is None else (data.x_val[:validation], data.y_val[:validation])
     )
     ratios = residual_ratios(model, calib)
-    base = _accuracy(model, x_val, y_val)
+    base = keras_accuracy(model, x_val, y_val)
     per_block = {b.name: b for b in count_keras(model).blocks}
     scores = []
     for stage, block, name in residual_blocks(model):
         identity = _is_identity(model, name)
         # zeroing F(x) is exactly removing an identity block, or reducing a down-sampling one to its shortcut
         old = zero_residual(model, name)
-        drop = base - _accuracy(model, x_val, y_val)
+        drop = base - keras_accuracy(model, x_val, y_val)
         _branch_end(model, name).set_weights(old)
         g = per_block[name]
         scores.append(BlockScore(name, stage, block, identity, ratios[name], drop, g.macs, g.params))
@@ -329,7 +324,7 @@ def prune(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     residual_blocks(model)  # a clear error before any work on a model without blocks
-    base_acc = _accuracy(model, data.x_val, data.y_val)
+    base_acc = keras_accuracy(model, data.x_val, data.y_val)
     base_macs = count_keras(model).macs
     original = model
     if config.sparsify_epochs:
@@ -350,7 +345,8 @@ def prune(
             current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune",
                                 teacher)  # fmt: skip
             removed = names
-            steps.append(_step(1, names, current, current_config, _accuracy(current, data.x_val, data.y_val), True))
+            acc = keras_accuracy(current, data.x_val, data.y_val)
+            steps.append(_step(1, names, current, current_config, acc, True))
             models[1] = current
     else:
         current, current_config, removed = _budget_search(model, model_config, data, config, scores, base_acc, steps,
@@ -400,7 +396,7 @@ def _search_steps(model, model_config, data, config, scores, floor, steps, model
         candidate, candidate_config = remove_blocks(current, current_config, set(batch),
                                                     downsample=config.prune_downsample)  # fmt: skip
         candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}", teacher)
-        acc = _accuracy(candidate, data.x_val, data.y_val)
+        acc = keras_accuracy(candidate, data.x_val, data.y_val)
         kept = acc >= floor
         steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, kept))
         models[k] = candidate

@@ -29,6 +29,7 @@ from resnet_edge.data.pipeline import train_dataset
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import atomic_path
 from resnet_edge.models.blocks import ResidualScale, ZeroPadShortcut
+from resnet_edge.models.resnet import keras_accuracy
 
 # Layers tfmot's default 8-bit scheme knows; others (the preprocessing Normalization, the zero-pad shortcut)
 # stay float in the Keras graph and are quantized by the TFLite converter from the calibrated ranges.
@@ -116,11 +117,6 @@ def _clone(model: keras.Model, wrap) -> keras.Model:
         if layer.weights:
             getattr(copy, "layer", copy).set_weights(layer.get_weights())  # a wrapper holds the layer inside
     return clone
-
-
-def _accuracy(model: keras.Model, data: Dataset) -> float:
-    pred = model.predict(data.x_val.astype(np.float32), batch_size=256, verbose=0)
-    return float(100 * np.mean(pred.argmax(-1) == data.y_val))
 
 
 def _fit(model: keras.Model, data: Dataset, config: QuantizeConfig, callbacks: list) -> None:
@@ -216,7 +212,7 @@ def calibrate_ranges(qat: keras.Model, model: keras.Model, images: np.ndarray) -
 def quantize(model: keras.Model, *, config: QuantizeConfig, data: Dataset, out: str | Path) -> QuantizeResult:
     """Quantization-aware fine-tuning of a float model (untouched); writes `out/qat.h5`."""
     out = Path(out)
-    float_acc = _accuracy(model, data)
+    float_acc = keras_accuracy(model, data.x_val, data.y_val)
     reached = None
     source = model
     if config.weight_sparsity:
@@ -232,7 +228,7 @@ def quantize(model: keras.Model, *, config: QuantizeConfig, data: Dataset, out: 
     path = out / "qat.h5"
     with atomic_path(path) as tmp, quiet():  # quiet: Keras warns that .h5 is a legacy format
         q.save(tmp, include_optimizer=False)
-    return QuantizeResult(q, path, float_acc, _accuracy(q, data), reached)
+    return QuantizeResult(q, path, float_acc, keras_accuracy(q, data.x_val, data.y_val), reached)
 
 
 def _qat_sparsity(model: keras.Model) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,7 @@ def export(
             artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
             errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize)
             if errors:
-                artifact = _with(artifact, layer_errors=tuple(errors))
+                artifact = replace(artifact, layer_errors=tuple(errors))
             artifacts.append(artifact)
             status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
             console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
@@ -202,12 +202,6 @@ def export(
                         qat_result.qat_accuracy if qat_result else None,
                         qat_result.weight_sparsity if qat_result else None,
                         tuple(a.path.name for a in artifacts if not a.valid))  # fmt: skip
-
-
-def _with(artifact: Artifact, **changes: Any) -> Artifact:
-    from dataclasses import replace
-
-    return replace(artifact, **changes)
 
 
 def _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result) -> dict[str, Any]:

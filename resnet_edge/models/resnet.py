@@ -84,6 +84,14 @@ def build_resnet(config: ModelConfig) -> keras.Model:
     return keras.Model(inputs, outputs, name=config.name)
 
 
+def keras_accuracy(model: keras.Model, x, y, batch_size: int = 256) -> float:
+    """Top-1 accuracy in % of a Keras model on raw images `x` with integer labels `y`."""
+    import numpy as np
+
+    pred = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
+    return float(100.0 * np.mean(pred.argmax(-1) == y))
+
+
 def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> int:
     """Copy weights by layer name where the shapes agree (a pruned model keeps its survivors' names)."""
     copied = 0
