@@ -45,10 +45,12 @@ class Row:
     accuracy: float | None
     latency: dict[str, dict[str, float]]  # threads -> p50_ms, p90_ms, mean_ms, iqr_ms, runs
     ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the baseline
+    reference_ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the reference artifact
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["ratio"] = {k: {**asdict(v), "speedup": v.speedup} for k, v in self.ratio.items()}
+        for key in ("ratio", "reference_ratio"):
+            d[key] = {k: {**asdict(v), "speedup": v.speedup} for k, v in getattr(self, key).items()}
         return d
 
 
@@ -58,9 +60,11 @@ class BenchResult:
     baseline: str | None
     threads: tuple[int, ...]
     config: BenchConfig
+    reference: str | None = None  # a second yardstick, e.g. the unpruned model as TFLite fp32
 
     def to_dict(self) -> dict[str, Any]:
-        return {"baseline": self.baseline, "threads": list(self.threads), "config": self.config.to_dict(),
+        return {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
+                "config": self.config.to_dict(),
                 "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms; Keras models run on "
                         "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
                 "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
@@ -97,15 +101,18 @@ def measure(
     artifacts: list[str | Path],
     *,
     baseline: str | Path | None = None,
+    reference: str | Path | None = None,
     data: Dataset | None = None,
     config: BenchConfig | None = None,
 ) -> BenchResult:
-    """Measure `artifacts` (and `baseline`, first) side by side; ratios are to the baseline when given."""
+    """Measure `artifacts` (and `baseline`, first) side by side; ratios are to the baseline when given, and
+    also to `reference` (one of `artifacts`) when given. Without `data`, accuracy is not measured."""
     from resnet_edge.runtime import load_runner
 
     config = config or BenchConfig()
     paths = [Path(p) for p in ([baseline] if baseline else []) + list(artifacts)]
     names = _names(paths)
+    ref = names[paths.index(Path(reference))] if reference is not None else None
     threads = thread_counts(config)
     statics, accuracy, sizes = {}, {}, []
     for name, path in zip(names, paths, strict=True):
@@ -117,18 +124,20 @@ def measure(
     image = _image(data, sizes[0], config.seed)
     latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
     ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
+    ref_ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
     for t in threads:
         runners = {n: load_runner(p, threads=t, provider=config.provider) for n, p in zip(names, paths, strict=True)}
         samples = interleaved({n: r.timer(image) for n, r in runners.items()}, warmup=config.warmup,
                               rounds=config.rounds, budget_s=config.budget_s)  # fmt: skip
         for n in names:
             latency[n][str(t)] = summary(samples[n])
-            if baseline:
-                ratios[n][str(t)] = ratio_ci(samples[n], samples[names[0]], confidence=config.confidence,
-                                             resamples=config.resamples, seed=config.seed)  # fmt: skip
-    rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], accuracy.get(n), latency[n], ratios[n])
-                 for n, p in zip(names, paths, strict=True))  # fmt: skip
-    return BenchResult(rows, names[0] if baseline else None, threads, config)
+            for yardstick, into in ((names[0] if baseline else None, ratios), (ref, ref_ratios)):
+                if yardstick is not None:
+                    into[n][str(t)] = ratio_ci(samples[n], samples[yardstick], confidence=config.confidence,
+                                               resamples=config.resamples, seed=config.seed)  # fmt: skip
+    rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], accuracy.get(n), latency[n], ratios[n],
+                     ref_ratios[n]) for n, p in zip(names, paths, strict=True))  # fmt: skip
+    return BenchResult(rows, names[0] if baseline else None, threads, config, ref)
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -14,7 +14,7 @@ from rich.table import Table
 # Typer >= 0.20 vendors Click; its exceptions are what `standalone_mode=False` lets through (typer is pinned).
 from typer._click import exceptions as click_exc
 
-from resnet_edge.config import Recipe, Shortcut, Strategy, Variant, Version
+from resnet_edge.config import Recipe, Shortcut, Strategy, TrainConfig, Variant, Version
 from resnet_edge.console import console, err_console, set_quiet
 from resnet_edge.errors import ConfigError, ResnetEdgeError
 
@@ -137,6 +137,17 @@ PerClassOpt = Annotated[int, typer.Option(help="Images per class of the built-in
 TrainedSeedOpt = Annotated[int, typer.Option(help="The data seed the model was trained with (the same split).")]
 
 
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="keras.applications ResNet50/101/152 ImageNet weights (.h5) to fine-tune from; never downloaded."
+    ),
+]
+MinAccuracyOpt = Annotated[
+    float | None, typer.Option(help="Fail (exit 1) below this validation accuracy in %; default: near chance.")
+]
+
+
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="Run folder: model.keras, history.csv, curves.png, metrics.json.")],
@@ -151,8 +162,10 @@ def train(
     val_data: ValDataOpt = None,
     val_split: ValSplitOpt = 0.2,
     per_class: PerClassOpt = 1000,
-    recipe: Annotated[Recipe, typer.Option(case_sensitive=False, help="Training recipe.")] = Recipe.SGD_STEP,
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
+    recipe: Annotated[
+        Recipe, typer.Option(case_sensitive=False, help="Training recipe (auto: the one measured for the depth).")
+    ] = TrainConfig.recipe,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = TrainConfig.epochs,
     batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 128,
     lr: Annotated[
         float | None, typer.Option(help="Peak learning rate; default: the recipe's, scaled to the batch.")
@@ -167,17 +180,23 @@ def train(
     strategy: Annotated[Strategy, typer.Option(case_sensitive=False, help="Devices to train on.")] = Strategy.DEFAULT,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="TensorFlow op determinism.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
+    weights: WeightsOpt = None,
+    min_accuracy: MinAccuracyOpt = None,
 ) -> None:
-    """Train a ResNet: the uncompressed model that later stages compress and compare against."""
+    """Train a ResNet: the uncompressed model that later stages compress and compare against. Exits 1 when the
+    model ends near chance."""
     from resnet_edge.config import DataConfig, ModelConfig, TrainConfig
     from resnet_edge.data import load_data
     from resnet_edge.train import train as train_model
 
+    if weights is not None and version is None:
+        version = Version.V1  # keras.applications' ImageNet weights are v1 (stride on the first 1x1)
     probe = ModelConfig(depth=depth, variant=variant, version=version, shortcut=shortcut, plain=plain,
                         input_size=input_size, channels=channels)  # fmt: skip
     train_config = TrainConfig(recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                seed=seed, augment=augment, mixed_precision=mixed_precision, xla=xla,
-                               strategy=strategy, deterministic=deterministic)  # fmt: skip
+                               strategy=strategy, deterministic=deterministic, weights=weights,
+                               min_accuracy=min_accuracy)  # fmt: skip
     dataset = load_data(DataConfig(source=data, val_source=val_data, val_split=val_split, per_class=per_class,
                                    seed=seed), size=probe.input_size, channels=channels)  # fmt: skip
     for line in dataset.skipped:
@@ -499,22 +518,30 @@ def _short(n: float) -> str:
     return f"{n:.0f}"
 
 
-def print_bench(result) -> None:
+def _speedup(ratio) -> str:
+    return f"{ratio.speedup:.2f}x [{1 / ratio.high:.2f}-{1 / ratio.low:.2f}]"
+
+
+def print_bench(result, title: str | None = None) -> None:
     """The before/after table: one row per artifact, the baseline first."""
-    title = "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
+    title = title or "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
     table = Table(title=title, title_justify="left")
     for column in ("artifact", "MACs", "params", "MB", "acc %", *(f"p50 ms@{t}t" for t in result.threads)):
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
     if result.baseline:
         for t in result.threads:
             table.add_column(f"speed-up@{t}t [95% CI]", justify="right")
+    if result.reference:
+        for t in result.threads:
+            table.add_column(f"vs {result.reference}@{t}t", justify="right")
     for r in result.rows:
         cells = [r.name + (" (baseline)" if r.name == result.baseline else ""), _short(r.macs), _short(r.params),
                  f"{r.bytes / 1e6:.2f}", "-" if r.accuracy is None else f"{r.accuracy:.2f}"]  # fmt: skip
         cells += [f"{r.latency[str(t)]['p50_ms']:.3f}" for t in result.threads]
         if result.baseline:
-            cells += [f"{r.ratio[str(t)].speedup:.2f}x [{1 / r.ratio[str(t)].high:.2f}-{1 / r.ratio[str(t)].low:.2f}]"
-                      for t in result.threads]  # fmt: skip
+            cells += [_speedup(r.ratio[str(t)]) for t in result.threads]
+        if result.reference:
+            cells += [_speedup(r.reference_ratio[str(t)]) for t in result.threads]
         table.add_row(*cells)
     console.print(table)
 
@@ -592,6 +619,12 @@ def build(
     per_class: Annotated[int | None, typer.Option(help="Images per class of the built-in set.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: the recipe's).")] = None,
+    recipe: Annotated[str | None, typer.Option(help="Training recipe (default auto: measured per depth).")] = None,
+    weights: WeightsOpt = None,
+    min_accuracy: MinAccuracyOpt = None,
+    deploy_size: Annotated[
+        int | None, typer.Option(help="Also time each architecture at this input size (latency only).")
+    ] = None,
     max_accuracy_drop: Annotated[float | None, typer.Option(help="Pruning budget in accuracy points.")] = None,
     target_macs: Annotated[float | None, typer.Option(help="Prune to this fraction of the MACs instead.")] = None,
     no_prune: Annotated[bool, typer.Option("--no-prune", help="Skip depth pruning.")] = False,
@@ -605,7 +638,8 @@ def build(
     seed: Annotated[int | None, typer.Option(help="Seed for data, weights and order.")] = None,
     allow_invalid: Annotated[bool, typer.Option("--allow-invalid", help="Exit 0 with invalid artifacts.")] = False,
 ) -> int:
-    """Train, prune, quantize, export, benchmark and report, in one run folder (finished stages are reused)."""
+    """Train, prune, quantize, export, benchmark and report, in one run folder (finished stages are reused).
+    Stops after training (exit 1, run folder kept) when the model ends near chance."""
     from resnet_edge.config import BuildConfig
     from resnet_edge.pipeline import build as run_build
 
@@ -622,6 +656,10 @@ def build(
     put("data", "per_class", per_class)
     put("train", "epochs", epochs)
     put("train", "lr", lr)
+    put("train", "recipe", recipe)
+    put("train", "weights", weights)
+    put("train", "min_accuracy", min_accuracy)
+    put("bench", "deploy_size", deploy_size)
     for section in ("data", "train", "quantize", "bench"):
         put(section, "seed", seed)
     if max_accuracy_drop is not None or target_macs is not None:
@@ -688,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except ResnetEdgeError as exc:
         err_console.print(f"resnet-edge: error: {exc}", soft_wrap=True, markup=False)
-        return 2
+        return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("resnet-edge: interrupted", markup=False)
         return 130

@@ -206,6 +206,9 @@ class Recipe(StrEnum):
     SGD_STEP = "sgd-step"  # SGD momentum 0.9, lr 0.1 / 10 at 50 % and 75 % of training, weight decay 1e-4 (He et al.)
     ADAM_PLATEAU = "adam-plateau"  # Adam 1e-3, ReduceLROnPlateau, early stopping (the Keras CIFAR-10 example)
     COSINE = "cosine"  # SGD with linear warm-up and cosine decay, label smoothing 0.1
+    ADAMW = "adamw"  # AdamW with linear warm-up and cosine decay, label smoothing 0.1
+    FINETUNE = "finetune"  # from ImageNet weights (--weights): the new head first, then everything, BN frozen
+    AUTO = "auto"  # the recipe measured to work for the model's depth family (train.auto_recipe)
 
 
 class Strategy(StrEnum):
@@ -233,7 +236,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    recipe: Recipe = Recipe.SGD_STEP
+    recipe: Recipe = Recipe.AUTO
     epochs: int = 30
     batch_size: int = 128
     lr: float | None = None  # None: the recipe's (0.1 for SGD, 1e-3 for Adam), for a batch of 128
@@ -244,6 +247,8 @@ class TrainConfig:
     xla: bool | None = None  # None: on when a GPU is present
     strategy: Strategy = Strategy.DEFAULT
     deterministic: bool = False  # TensorFlow op determinism (also on GPU), at some speed cost
+    weights: str | None = None  # keras.applications ResNet50/101/152 ImageNet weights (.h5) to start from
+    min_accuracy: float | None = None  # % validation accuracy below which training fails (default: near chance)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipe", parse_enum(Recipe, self.recipe, "recipe"))
@@ -256,6 +261,10 @@ class TrainConfig:
             raise ConfigError(f"learning rate {self.lr!r} is not accepted; use a positive number")
         if self.weight_decay is not None and self.weight_decay < 0:
             raise ConfigError(f"weight decay {self.weight_decay!r} is negative; use a value >= 0")
+        if self.min_accuracy is not None and not 0 <= self.min_accuracy <= 100:
+            raise ConfigError(f"min accuracy {self.min_accuracy!r} is not accepted; use a percentage in [0, 100]")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", str(self.weights))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
@@ -430,6 +439,7 @@ class BenchConfig:
     rounds: int = 100
     budget_s: float | None = None  # stop a thread count's measurement after this many seconds
     provider: str = "cpu"  # ONNX Runtime execution provider: cpu, cuda, tensorrt
+    deploy_size: int | None = None  # build: also time each architecture at this input size (latency only)
     confidence: float = 0.95
     resamples: int = 2000
     seed: int = 0
@@ -442,6 +452,8 @@ class BenchConfig:
             raise ConfigError(f"rounds {self.rounds!r} / warm-up {self.warmup!r}: use >= 5 rounds, >= 0 warm-up")
         if not 0.5 <= self.confidence < 1:
             raise ConfigError(f"confidence {self.confidence!r} is not accepted; use a level in [0.5, 1)")
+        if self.deploy_size is not None and (not isinstance(self.deploy_size, int) or self.deploy_size < 32):
+            raise ConfigError(f"deploy size {self.deploy_size!r} is not accepted; use an input size >= 32 pixels")
         if self.provider not in ("cpu", "cuda", "tensorrt"):
             raise ConfigError(f"provider {self.provider!r} is not accepted; use one of: cpu, cuda, tensorrt")
 
@@ -483,7 +495,7 @@ class BuildConfig:
 
     model: ModelConfig = ModelConfig(depth=20)
     data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig(recipe=Recipe.COSINE, epochs=10)
+    train: TrainConfig = TrainConfig(epochs=10)
     prune: PruneConfig | None = PruneConfig(max_accuracy_drop=1.0, step_blocks=2, step_epochs=1)
     quantize: QuantizeConfig = QuantizeConfig()
     export: ExportConfig = ExportConfig(modes=(QuantMode.FP32, QuantMode.INT8))
@@ -500,6 +512,10 @@ class BuildConfig:
         if unknown:
             raise ConfigError(f"unknown section '{unknown[0]}'; accepted: {', '.join(cls.SECTIONS)}")
         base = cls()
+        train = raw.get("train")
+        if isinstance(train, dict) and train.get("weights") and isinstance(raw.get("model", {}), dict):
+            # keras.applications' ImageNet weights are v1 (stride on the first 1x1): the layout they map onto
+            raw = {**raw, "model": {"version": Version.V1.value, **(raw.get("model") or {})}}
         sections = {}
         for name, kind in (("model", ModelConfig), ("data", DataConfig), ("train", TrainConfig),
                            ("quantize", QuantizeConfig), ("export", ExportConfig), ("bench", BenchConfig)):  # fmt: skip

@@ -22,17 +22,18 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from resnet_edge.config import BuildConfig
+from resnet_edge.config import BuildConfig, ExportFormat, QuantMode
 from resnet_edge.console import console
 from resnet_edge.fsutil import write_json, write_text
 
 STAGES = ("train", "prune", "export", "bench", "report")
+UNPRUNED = "export/unpruned"  # the unpruned model as TFLite fp32 (written by export when a pruned model exists)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def build(config: BuildConfig, *, out: str | Path, allow_invalid: bool = True) -
         "bench": lambda: _bench(config, data, run),
     }
     outputs = {"train": [run.out / "baseline"], "prune": [run.out / "pruned"], "export": [run.out / "export"],
-               "bench": [run.out / "bench.json"]}  # fmt: skip
+               "bench": [run.out / "bench.json", *run.out.glob("deploy*")]}  # fmt: skip
     ran, cached, info = [], [], {}
     for i, stage in enumerate(STAGES[:-1], start=1):
         mark = run.done(stage, keys[stage])
@@ -130,8 +131,6 @@ def _same_training(run: _Run, key: str) -> bool:
 
 
 def _train(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
-    from dataclasses import replace
-
     from resnet_edge.train import train
 
     out = run.out / "baseline"
@@ -168,6 +167,13 @@ def _export(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
     source = _compressed_model(run)
     result = export(load_keras(source), data=data, config=config.export, quantize=config.quantize,
                     out=run.out / "export", model_config=load_model_config(source))  # fmt: skip
+    baseline = run.out / "baseline" / "model.keras"
+    if (
+        source != baseline
+    ):  # the unpruned model as TFLite fp32: the yardstick that separates depth and int8 from runtime
+        unpruned = replace(config.export, formats=(ExportFormat.TFLITE,), modes=(QuantMode.FP32,))
+        export(load_keras(baseline), data=data, config=unpruned, quantize=config.quantize, out=run.out / UNPRUNED,
+               model_config=load_model_config(baseline))  # fmt: skip
     return {"source": str(source.relative_to(run.out)), "artifacts": [a.path.name for a in result.artifacts],
             "invalid": list(result.invalid)}  # fmt: skip
 
@@ -178,15 +184,74 @@ def _bench(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
 
     baseline = run.out / "baseline" / "model.keras"
     export = run.out / "export"
-    artifacts = [p for p in (run.out / "pruned" / "model.keras",) if p.exists()]
+    artifacts = [
+        p for p in (run.out / "pruned" / "model.keras", run.out / UNPRUNED / "model_fp32.tflite") if p.exists()
+    ]
     artifacts += sorted(export.glob("*.tflite")) + sorted(export.glob("*.onnx"))
-    result = measure(artifacts, baseline=baseline, data=data, config=config.bench)
-    payload = result.to_dict()
-    for row, path in zip(payload["rows"], [baseline, *artifacts], strict=True):
-        row["name"] = str(path.relative_to(run.out))  # names as paths in the run folder: unique and findable
-    write_json(run.out / "bench.json", payload)
+    reference = next((p for p in artifacts if p.suffix == ".tflite" and "fp32" in p.name), None)  # unpruned first
+    result = measure(artifacts, baseline=baseline, reference=reference, data=data, config=config.bench)
+    payload = _named(result, [baseline, *artifacts], run)
     print_bench(result)
+    size = config.bench.deploy_size
+    if size is not None and size != config.model.input_size:
+        deploy = _deploy_bench(config, data, run, size)
+        payload["deploy"] = {
+            "input_size": size,
+            "latency_only": True,
+            **_named(deploy, list(_deploy_paths(config, run, size)), run),
+        }
+        print_bench(deploy, f"at deploy size {size}x{size} (latency only: the models were trained at "
+                            f"{config.model.input_size}x{config.model.input_size})")  # fmt: skip
+    write_json(run.out / "bench.json", payload)
     return {"rows": len(payload["rows"])}
+
+
+def _named(result, paths: list[Path], run: _Run) -> dict[str, Any]:
+    """bench.json rows named by their paths in the run folder: unique and findable."""
+    payload = result.to_dict()
+    names = {row["name"]: str(path.relative_to(run.out)) for row, path in zip(payload["rows"], paths, strict=True)}
+    for row in payload["rows"]:
+        row["name"] = names[row["name"]]
+    for key in ("baseline", "reference"):
+        payload[key] = names.get(payload[key], payload[key])
+    return payload
+
+
+def _deploy_paths(config: BuildConfig, run: _Run, size: int) -> dict[Path, tuple[str, QuantMode]]:
+    """The deploy-size artifacts: each architecture of the run as TFLite fp32, the compressed one also int8."""
+    folder = run.out / f"deploy{size}"
+    paths = {folder / "unpruned_fp32.tflite": ("baseline", QuantMode.FP32)}
+    if (run.out / "pruned" / "model.keras").exists():
+        paths[folder / "pruned_fp32.tflite"] = ("pruned", QuantMode.FP32)
+    name = "pruned" if len(paths) > 1 else "unpruned"
+    if QuantMode.INT8 in config.export.modes:
+        paths[folder / f"{name}_int8.tflite"] = (name.replace("unpruned", "baseline"), QuantMode.INT8)
+    return paths
+
+
+def _deploy_bench(config: BuildConfig, data, run: _Run, size: int):
+    """Each architecture rebuilt at the deploy size with its trained weights (convolutions do not depend on the
+    input size), converted to TFLite and timed interleaved against the unpruned fp32 one. int8 calibrates on
+    training images resized to that size."""
+    from resnet_edge._tf import tf
+    from resnet_edge.bench import measure
+    from resnet_edge.export.tflite import export_tflite
+    from resnet_edge.models.io import load_keras
+    from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
+    from resnet_edge.prune import load_model_config
+    from resnet_edge.quantize import representative_images
+
+    paths = _deploy_paths(config, run, size)
+    images = representative_images(data, config.quantize.representative_count, config.quantize.seed)
+    resized = tf.image.resize(images.astype("float32"), (size, size)).numpy()
+    for path, (source, mode) in paths.items():
+        keras_path = run.out / source / "model.keras"
+        model = build_resnet(replace(load_model_config(keras_path), input_size=size))
+        copy_weights_by_name(load_keras(keras_path), model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_tflite(model, mode, path, representative=resized, config=config.quantize)
+    first, *rest = list(paths)
+    return measure(rest, baseline=first, config=config.bench)
 
 
 def _manifest(config: BuildConfig, run: _Run, keys: dict[str, str], info: dict[str, Any]) -> None:

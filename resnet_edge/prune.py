@@ -288,8 +288,9 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
 
     if epochs == 0:
         return model
+    # min_accuracy 0: the search judges a step's accuracy itself; a failed step is undone, not an error
     train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
-                               batch_size=prune.batch_size)  # fmt: skip
+                               batch_size=prune.batch_size, min_accuracy=0.0)  # fmt: skip
     result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
                    resume=(out / "train_state.json").exists())  # fmt: skip
     from resnet_edge.models.io import load_keras

@@ -40,17 +40,33 @@ def artifact_table(run: Path) -> tuple[list[str], list[list[str]]]:
     valid = {a["path"]: a["valid"] for a in manifest.get("artifacts", [])}
     depths = _depths(run)
     threads = [str(t) for t in bench["threads"]]
+    reference = bench.get("reference")
     header = ["artifact", "depth", "MACs (M)", "params (K)", "size (MB)", "accuracy %",
-              *[f"p50 ms @{t} thr" for t in threads], *[f"speed-up @{t} thr" for t in threads], "valid"]  # fmt: skip
+              *[f"p50 ms @{t} thr" for t in threads], *[f"speed-up @{t} thr" for t in threads],
+              *([f"vs {reference} @{t} thr" for t in threads] if reference else []), "valid"]  # fmt: skip
     rows = []
     for r in bench["rows"]:
-        ratio = r.get("ratio") or {}
+        ratios = [r.get("ratio") or {}, *([r.get("reference_ratio") or {}] if reference else [])]
         rows.append([r["name"], _fmt(depths.get(r["name"])), f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e3:.1f}",
                      f"{r['bytes'] / 1e6:.2f}", _fmt(r["accuracy"], ".2f"),
                      *[f"{r['latency'][t]['p50_ms']:.3f}" for t in threads],
-                     *[f"{ratio[t]['speedup']:.2f}x" if t in ratio else "-" for t in threads],
+                     *[f"{ratio[t]['speedup']:.2f}x" if t in ratio else "-" for ratio in ratios for t in threads],
                      {True: "yes", False: "NO"}.get(valid.get(r["name"]), "-")])  # fmt: skip
     return header, rows
+
+
+def deploy_table(run: Path) -> tuple[str, list[str], list[list[str]]] | None:
+    """(title, header, rows) of the latency-only timing at the deploy size, when the run has one."""
+    deploy = (_read(run / "bench.json") or {}).get("deploy")
+    if not deploy:
+        return None
+    threads = [str(t) for t in deploy["threads"]]
+    header = ["artifact", "MACs (M)", *[f"p50 ms @{t} thr" for t in threads],
+              *[f"vs {deploy['baseline']} @{t} thr" for t in threads]]  # fmt: skip
+    rows = [[r["name"], f"{r['macs'] / 1e6:.2f}", *[f"{r['latency'][t]['p50_ms']:.3f}" for t in threads],
+             *[f"{r['ratio'][t]['speedup']:.2f}x" for t in threads]] for r in deploy["rows"]]  # fmt: skip
+    size = deploy["input_size"]
+    return f"At the deploy size {size}x{size} (latency only, each architecture of the run)", header, rows
 
 
 def _depths(run: Path) -> dict[str, int]:
@@ -68,6 +84,7 @@ def _depths(run: Path) -> dict[str, int]:
             out["pruned/model.keras"] = depth
         for path in (run / "export").glob("*.*"):
             out[f"export/{path.name}"] = depth
+        out["export/unpruned/model_fp32.tflite"] = out["baseline/model.keras"]
     return out
 
 
@@ -118,23 +135,35 @@ def write_report(run: str | Path) -> Path:
     plots = [(title, run / rel) for title, rel in PLOTS if (run / rel).exists()]
     md = [f"# resnet-edge report: {run.name}", "", *summary, "",
           "MACs count one multiply-add as 1 (FLOPs = 2 x MACs). Latency at batch 1, all artifacts measured "
-          "interleaved in one run; speed-up is against the uncompressed Keras model (median of per-round ratios).",
+          "interleaved in one run; speed-up is against the uncompressed Keras model (median of per-round ratios), "
+          "and against the unpruned model as TFLite fp32 (same runtime: what depth and int8 gained).",
           "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
     md += ["| " + " | ".join(r) + " |" for r in rows]
+    deploy = deploy_table(run)
+    if deploy:
+        md += ["", f"## {deploy[0]}", "", "| " + " | ".join(deploy[1]) + " |", "|" + "---|" * len(deploy[1])]
+        md += ["| " + " | ".join(r) + " |" for r in deploy[2]]
     for title, path in plots:
         md += ["", f"## {title}", "", f"![{title}]({path.relative_to(run)})"]
     write_text(run / "report.md", "\n".join(md) + "\n")
     html_path = run / "report.html"
-    write_text(html_path, _html(run.name, summary, header, rows, plots))
+    write_text(html_path, _html(run.name, summary, header, rows, plots, deploy))
     return html_path
 
 
-def _html(name: str, summary: list[str], header: list[str], rows: list[list[str]], plots) -> str:
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(name: str, summary: list[str], header: list[str], rows: list[list[str]], plots, deploy) -> str:
     def image(path: Path) -> str:
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    table = _html_table(header, rows)
+    if deploy:
+        table += f"<h2>{html.escape(deploy[0])}</h2>" + _html_table(deploy[1], deploy[2])
     figures = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='{image(p)}'>" for t, p in plots)
     paragraphs = "".join(f"<p>{html.escape(s)}</p>" for s in summary)
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -143,5 +172,5 @@ def _html(name: str, summary: list[str], header: list[str], rows: list[list[str]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>resnet-edge report: {html.escape(name)}"
             f"</title><style>{style}</style></head><body><h1>resnet-edge report: {html.escape(name)}</h1>"
             f"{paragraphs}<p>MACs count one multiply-add as 1. Latency at batch 1, measured interleaved in one run; "
-            f"speed-up against the uncompressed Keras model.</p><table><tr>{head}</tr>{body}</table>{figures}"
+            f"speed-up against the uncompressed Keras model.</p>{table}{figures}"
             "</body></html>\n")  # fmt: skip

@@ -29,16 +29,44 @@ from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import eval_dataset, train_dataset
-from resnet_edge.errors import ConfigError
+from resnet_edge.errors import ConfigError, TrainingFailed
 from resnet_edge.fsutil import atomic_path, write_json, write_text
+from resnet_edge.models.pretrained import load_imagenet_weights
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 
 STATE = "train_state.json"
+CHANCE_MARGIN = 5.0  # points above chance a model must reach (or 3 standard errors of chance, if more)
 BACKUP = ".backup"
 BEST_WEIGHTS = "best.weights.h5"
-# recipe -> (learning rate for a batch of 128, weight decay)
-RECIPE_DEFAULTS = {Recipe.SGD_STEP: (0.1, 1e-4), Recipe.ADAM_PLATEAU: (1e-3, 0.0), Recipe.COSINE: (0.1, 5e-5)}
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """What a recipe name means: optimizer, peak learning rate for a batch of 128, schedule and regularization."""
+
+    optimizer: str  # sgd (momentum 0.9), adam, adamw
+    lr: float
+    weight_decay: float  # decoupled: each step shrinks the weights by lr x weight_decay
+    schedule: str  # step (/10 at 50 % and 75 %), plateau (ReduceLROnPlateau), cosine (linear warm-up, then cosine)
+    label_smoothing: float = 0.0
+    scale_lr: bool = True  # linear scaling with the batch (Goyal et al.); Adam's step size does not scale so
+
+
+RECIPES = {
+    Recipe.SGD_STEP: RecipeSpec("sgd", 0.1, 1e-4, "step"),
+    Recipe.ADAM_PLATEAU: RecipeSpec("adam", 1e-3, 0.0, "plateau", scale_lr=False),
+    Recipe.COSINE: RecipeSpec("sgd", 0.1, 5e-5, "cosine", label_smoothing=0.1),
+    Recipe.ADAMW: RecipeSpec(
+        "adamw",
+        float(os.environ.get("XLR", 1e-3)),
+        float(os.environ.get("XWD", 0.05)),
+        "cosine",
+        label_smoothing=float(os.environ.get("XLS", 0.1)),
+        scale_lr=False,
+    ),
+    Recipe.FINETUNE: RecipeSpec("adamw", 1e-4, 1e-2, "cosine", label_smoothing=0.1, scale_lr=False),
+}
 
 
 @dataclass(frozen=True)
@@ -76,20 +104,24 @@ def worker_dir(out: Path) -> tuple[Path, bool]:
     return (out, True) if chief else (out / f".worker{task.get('index', 0)}", False)
 
 
-def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    base_lr, base_wd = RECIPE_DEFAULTS[config.recipe]
-    lr = config.lr if config.lr is not None else base_lr * config.batch_size / 128  # linear scaling rule
-    wd = config.weight_decay if config.weight_decay is not None else base_wd
+def _optimizer(config: TrainConfig, recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    spec = RECIPES[recipe]
+    lr = config.lr if config.lr is not None else spec.lr * (config.batch_size / 128 if spec.scale_lr else 1.0)
+    wd = config.weight_decay if config.weight_decay is not None else spec.weight_decay
     total = steps_per_epoch * config.epochs
-    if config.recipe is Recipe.ADAM_PLATEAU:
-        return keras.optimizers.Adam(lr, weight_decay=wd or None)
-    if config.recipe is Recipe.SGD_STEP:  # He et al.: divide by 10 at 50 % and 75 % of training
+    if spec.schedule == "plateau":
+        schedule = lr
+    elif spec.schedule == "step":  # He et al.: divide by 10 at 50 % and 75 % of training
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             [int(total * 0.5), int(total * 0.75)], [lr, lr / 10, lr / 100]
         )
     else:
         warmup = max(1, min(total // 10, 5 * steps_per_epoch))
         schedule = keras.optimizers.schedules.CosineDecay(0.0, total - warmup, warmup_target=lr, warmup_steps=warmup)
+    if spec.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=wd)
+    if spec.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, weight_decay=wd or None)
     # decoupled weight decay on every weight, as SGD's weight_decay in the papers' frameworks
     return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
 
@@ -234,26 +266,80 @@ def _use_gpu_defaults(config: TrainConfig) -> tuple[bool, bool, str]:
     return mixed, xla, f"{len(gpus)} GPU" if gpus else "CPU"
 
 
-def _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial, teacher):
+def _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla, initial, teacher):
     """(model to fit, the student inside it): the ResNet itself, or a Distiller around it."""
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     with strategy.scope():
         student = build_resnet(model_config)
         if initial is not None:
             copy_weights_by_name(initial, student)
+        if recipe is Recipe.FINETUNE:
+            _freeze_batch_norm(student)
         model = student
         if teacher is not None:  # the teacher's variables must live under the same strategy
             inner = keras.models.clone_model(teacher)
             inner.set_weights(teacher.get_weights())
             model = Distiller(student, inner)
-        smoothing = 0.1 if config.recipe is Recipe.COSINE else 0.0
-        model.compile(
-            optimizer=_optimizer(config, steps),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
-            metrics=["accuracy"],
-            jit_compile=xla,
-        )
+        _compile(model, _optimizer(config, recipe, steps), RECIPES[recipe].label_smoothing, xla)
     return model, student
+
+
+def _compile(model: keras.Model, optimizer: keras.optimizers.Optimizer, smoothing: float, xla: bool) -> None:
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=xla)
+
+
+def _freeze_batch_norm(model: keras.Model) -> None:
+    """Pretrained BatchNorm keeps its statistics and affine terms: a frozen tf_keras BN layer runs in inference
+    mode, so small fine-tuning batches cannot overwrite the ImageNet statistics the convolutions were trained
+    with (the Keras transfer-learning guide's advice)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def _fit_head_first(model, student, train_ds, val_ds, xla: bool, main_optimizer) -> None:
+    """FINETUNE's first phase: one epoch of the new head alone (Adam 1e-3) on the frozen backbone, so the
+    random head's large early gradients do not disturb the pretrained features; then everything but BN."""
+    trainable = {layer.name: layer.trainable for layer in student.layers}
+    for layer in student.layers:
+        layer.trainable = layer.name == "head_dense"
+    _compile(model, keras.optimizers.Adam(1e-3), 0.1, xla)
+    logs = model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0).history
+    console.print(f"head only: val_acc {logs['val_accuracy'][-1]:.4f} (backbone frozen)")
+    for layer in student.layers:
+        layer.trainable = trainable[layer.name]
+    _compile(model, main_optimizer, RECIPES[Recipe.FINETUNE].label_smoothing, xla)
+
+
+def auto_recipe(model_config: ModelConfig, weights: str | None = None) -> Recipe:
+    """The recipe `--recipe auto` (the default) gives this model: see README's recipe table for the numbers."""
+    if weights is not None:
+        return Recipe.FINETUNE
+    return Recipe.ADAMW
+
+
+def check_learned(best_val_accuracy: float, data: Dataset, config: TrainConfig, name: str, out: Path) -> None:
+    """Raise TrainingFailed when the model ended near chance (or below `min_accuracy`): later stages would
+    otherwise compress, export and "validate" a model that learned nothing (a constant predictor agrees with
+    its own int8 copy)."""
+    counts = np.bincount(data.y_val, minlength=data.num_classes)
+    n = int(counts.sum())
+    chance = 100.0 * counts.max() / n  # what always answering the largest class scores
+    stderr = 100.0 * math.sqrt(chance / 100 * (1 - chance / 100) / n)
+    floor = config.min_accuracy if config.min_accuracy is not None else chance + max(CHANCE_MARGIN, 3 * stderr)
+    reached = 100.0 * best_val_accuracy
+    if reached >= floor:
+        return
+    if config.min_accuracy is not None:
+        why = f"below train.min_accuracy {floor:.1f} %"
+    else:
+        why = f"{reached - chance:+.1f} points from chance ({chance:.1f} %, the largest class of {n} images)"
+    raise TrainingFailed(
+        f"{name} reached {reached:.1f} % validation accuracy, {why}: it learned nothing usable, so nothing is "
+        f"compressed; try another --recipe (adamw, adam-plateau), more --epochs, a lower --lr or --weights "
+        f"(ImageNet); the run folder {out} is kept"
+    )
 
 
 def train(
@@ -267,17 +353,22 @@ def train(
     teacher: keras.Model | None = None,
 ) -> TrainResult:
     """Train `model_config` on `data`; `initial_model` seeds the weights by layer name (fine-tuning) and
-    `teacher` adds knowledge distillation from that model's outputs."""
+    `teacher` adds knowledge distillation from that model's outputs. `config.weights` starts from ImageNet
+    weights. Raises TrainingFailed (run folder kept) when the model ends near chance."""
     out, chief = worker_dir(Path(out))
     _check_fits(model_config, data)
+    if config.weights is not None and initial_model is None:
+        model_config, initial_model = load_imagenet_weights(config.weights, model_config)
     if model_config.input_mean is None:  # normalization inside the model, from the training pixels
         mean, std = data.channel_stats()
         model_config = replace(model_config, input_mean=mean, input_std=std)
+    recipe = config.recipe if config.recipe is not Recipe.AUTO else auto_recipe(model_config, config.weights)
     run_config = {"model": model_config.to_dict(), "train": config.to_dict(), "data": data.source,
                   "classes": list(data.class_names)}  # fmt: skip
     state = _initial_state(out, resume, run_config)
     if state["status"] == "complete":
         console.print(f"[dim]{out}: training already complete[/dim]")
+        check_learned(state["best"]["val_accuracy"], data, config, model_config.name, out)
         return _result(out, model_config, state)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STATE, state)
@@ -291,7 +382,8 @@ def train(
     strategy = make_strategy(config.strategy)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     try:
-        model, student = _build_and_compile(model_config, config, strategy, steps, mixed, xla, initial_model, teacher)
+        model, student = _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla, initial_model,
+                                            teacher)  # fmt: skip
         train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes,
                                  batch_size=config.batch_size, seed=config.seed, augment=config.augment)  # fmt: skip
         val_ds = eval_dataset(data.x_val, data.y_val, num_classes=data.num_classes, batch_size=config.batch_size)
@@ -299,17 +391,21 @@ def train(
             keras.callbacks.BackupAndRestore(str(out / BACKUP)),
             _RunRecorder(out, state, len(data.x_train), student),
         ]
-        if config.recipe is Recipe.ADAM_PLATEAU:
+        if RECIPES[recipe].schedule == "plateau":
             callbacks += [
                 keras.callbacks.ReduceLROnPlateau("val_loss", factor=math.sqrt(0.1), patience=5, min_lr=5e-7),
                 keras.callbacks.EarlyStopping("val_accuracy", patience=10),
             ]
+        auto = f" (auto for {model_config.name})" if config.recipe is Recipe.AUTO else ""
         console.print(
             f"training {model_config.name} on {len(data.x_train)} images ({data.source}), "
-            f"{len(data.x_val)} for validation · {config.recipe.value} · {config.epochs} epochs · "
+            f"{len(data.x_val)} for validation · {recipe.value}{auto} · {config.epochs} epochs · "
             f"batch {config.batch_size} · {device}{' · mixed float16' if mixed else ''}{' · XLA' if xla else ''}"
-            f" · {strategy.num_replicas_in_sync} replica(s)"
+            f" · {strategy.num_replicas_in_sync} replica(s)" + (f" · from {config.weights}" if config.weights else "")
         )
+        if recipe is Recipe.FINETUNE and not (out / BACKUP).exists():
+            with strategy.scope():
+                _fit_head_first(model, student, train_ds, val_ds, xla, _optimizer(config, recipe, steps))
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -321,11 +417,12 @@ def train(
     state["status"] = "complete"
     plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
     result = _result(out, model_config, state, device)
-    write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config))
+    write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config, recipe))
     write_json(out / STATE, state)
     shutil.rmtree(out / BACKUP, ignore_errors=True)
     if not chief:
         shutil.rmtree(out, ignore_errors=True)
+    check_learned(result.best_val_accuracy, data, config, model_config.name, out)
     return result
 
 
@@ -343,7 +440,9 @@ def _result(out: Path, model_config: ModelConfig, state: dict[str, Any], device:
     )
 
 
-def _metrics(result: TrainResult, state: dict, mixed: bool, xla: bool, config: TrainConfig) -> dict[str, Any]:
+def _metrics(
+    result: TrainResult, state: dict, mixed: bool, xla: bool, config: TrainConfig, recipe: Recipe
+) -> dict[str, Any]:
     last = state["history"][-1]
     return {
         "model": result.model_config.name,
@@ -359,5 +458,7 @@ def _metrics(result: TrainResult, state: dict, mixed: bool, xla: bool, config: T
         "xla": xla,
         "strategy": config.strategy.value,
         "seed": config.seed,
-        "recipe": config.recipe.value,
+        "recipe": recipe.value,
+        "recipe_asked": config.recipe.value,
+        "weights": config.weights,
     }

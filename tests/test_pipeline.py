@@ -16,11 +16,11 @@ from resnet_edge.pipeline import build
 TINY = {
     "model": {"depth": 8},
     "data": {"per_class": 15},
-    "train": {"epochs": 1, "batch_size": 32},
+    "train": {"epochs": 1, "batch_size": 32, "min_accuracy": 0.0},
     "prune": {"max_accuracy_drop": 50.0, "step_epochs": 1, "patience": 1},
     "quantize": {"representative_count": 20},
     "export": {"modes": ["fp32", "int8"], "int8_agreement": 0.0, "int8_max_drop": 100.0},
-    "bench": {"threads": [1], "rounds": 5, "warmup": 1, "resamples": 100},
+    "bench": {"threads": [1], "rounds": 5, "warmup": 1, "resamples": 100, "deploy_size": 48},
 }
 
 
@@ -45,9 +45,26 @@ def test_bench_and_manifest_compare_against_the_uncompressed_model(run) -> None:
     assert bench["baseline"] and bench["rows"][0]["name"] == "baseline/model.keras"
     int8 = next(r for r in bench["rows"] if r["name"] == "export/model_int8.tflite")
     assert int8["ratio"]["1"]["speedup"] > 0 and int8["accuracy"] is not None
+    assert bench["reference"] == "export/unpruned/model_fp32.tflite"  # the unpruned model, same runtime
+    unpruned = next(r for r in bench["rows"] if r["name"] == bench["reference"])
+    assert unpruned["macs"] > int8["macs"] and int8["reference_ratio"]["1"]["speedup"] > 0
     manifest = json.loads((run / "manifest.json").read_text())
     assert {"baseline/model.keras", "pruned/model.keras"} <= set(manifest["keras_models"])
     assert all(a["path"].startswith("export/") and len(a["sha256"]) == 64 for a in manifest["artifacts"])
+
+
+def test_deploy_size_times_each_architecture_latency_only(run) -> None:
+    deploy = json.loads((run / "bench.json").read_text())["deploy"]
+    assert (
+        deploy["input_size"] == 48 and deploy["latency_only"] and deploy["baseline"] == "deploy48/unpruned_fp32.tflite"
+    )
+    names = [r["name"] for r in deploy["rows"]]
+    assert names == ["deploy48/unpruned_fp32.tflite", "deploy48/pruned_fp32.tflite", "deploy48/pruned_int8.tflite"]
+    assert all(r["accuracy"] is None for r in deploy["rows"])
+    from resnet_edge.runtime import load_runner
+
+    assert load_runner(run / "deploy48" / "pruned_int8.tflite").image_size == (48, 48, 3)
+    assert "deploy size 48x48" in (run / "report.md").read_text()
 
 
 def test_report_is_self_contained(run) -> None:
@@ -98,3 +115,14 @@ def test_bad_yaml_is_one_line_exit_2(tmp_path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="unknown section 'modle'"):
         BuildConfig.from_dict({"modle": {"depth": 20}})
+
+
+def test_build_stops_after_training_a_model_that_learned_nothing(tmp_path: Path, capsys) -> None:
+    """lr 50 diverges: the chain stops after training with one line and exit 1, the baseline kept."""
+    out = tmp_path / "run"
+    code = main(["build", "--depth", "8", "--per-class", "20", "--epochs", "1", "--lr", "50", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "points from chance (20.0 %" in err and "--recipe" in err and "--weights" in err
+    assert (out / "baseline" / "model.keras").is_file() and (out / "baseline" / "metrics.json").is_file()
+    assert not any((out / name).exists() for name in ("pruned", "export", "bench.json", "report.html"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
-from resnet_edge.errors import ConfigError
+from resnet_edge.errors import ConfigError, TrainingFailed
 from resnet_edge.models.io import load_keras
 from resnet_edge.train import train
 
@@ -23,7 +23,7 @@ TINY = ModelConfig(depth=8, classes=5)
 
 @pytest.mark.parametrize("recipe", list(Recipe))
 def test_run_folder_has_every_artifact(tmp_path: Path, tiny_data, recipe: Recipe) -> None:
-    result = train(TINY, tiny_data, TrainConfig(recipe=recipe, epochs=2, batch_size=16), out=tmp_path)
+    result = train(TINY, tiny_data, TrainConfig(min_accuracy=0.0, recipe=recipe, epochs=2, batch_size=16), out=tmp_path)
     assert {"model.keras", "history.csv", "curves.png", "metrics.json", "labels.txt", "model_config.json"} <= {
         p.name for p in tmp_path.iterdir()
     }
@@ -42,7 +42,7 @@ def test_run_folder_has_every_artifact(tmp_path: Path, tiny_data, recipe: Recipe
 
 
 def test_same_seed_gives_identical_training(tmp_path: Path, tiny_data) -> None:
-    config = TrainConfig(epochs=2, batch_size=16, seed=7)
+    config = TrainConfig(min_accuracy=0.0, epochs=2, batch_size=16, seed=7)
     a = train(TINY, tiny_data, config, out=tmp_path / "a")
     b = train(TINY, tiny_data, config, out=tmp_path / "b")
     for wa, wb in zip(load_keras(a.model_path).get_weights(), load_keras(b.model_path).get_weights(), strict=True):
@@ -57,12 +57,14 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path: Path, tiny_data) -> Non
     from resnet_edge.train import make_strategy
 
     assert make_strategy(Strategy.MIRRORED).num_replicas_in_sync == len(tf.config.list_logical_devices("CPU")) == 2
-    result = train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16, strategy="mirrored"), out=tmp_path)
+    result = train(
+        TINY, tiny_data, TrainConfig(min_accuracy=0.0, epochs=1, batch_size=16, strategy="mirrored"), out=tmp_path
+    )
     assert result.model_path.exists()
 
 
 def test_mixed_precision_and_xla_paths_save_a_float32_model(tmp_path: Path, tiny_data) -> None:
-    config = TrainConfig(epochs=1, batch_size=16, mixed_precision=True, xla=True)
+    config = TrainConfig(min_accuracy=0.0, epochs=1, batch_size=16, mixed_precision=True, xla=True)
     result = train(TINY, tiny_data, config, out=tmp_path)
     model = load_keras(result.model_path)
     assert all(layer.dtype_policy.name == "float32" for layer in model.layers)
@@ -72,21 +74,23 @@ def test_mixed_precision_and_xla_paths_save_a_float32_model(tmp_path: Path, tiny
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path: Path, tiny_data) -> None:
-    train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "r")
+    train(TINY, tiny_data, TrainConfig(min_accuracy=0.0, epochs=1, batch_size=16), out=tmp_path / "r")
     with pytest.raises(ConfigError, match="already holds a training run"):
-        train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "r")
+        train(TINY, tiny_data, TrainConfig(min_accuracy=0.0, epochs=1, batch_size=16), out=tmp_path / "r")
     with pytest.raises(ConfigError, match="holds no training run to continue"):
-        train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16), out=tmp_path / "new", resume=True)
+        train(
+            TINY, tiny_data, TrainConfig(min_accuracy=0.0, epochs=1, batch_size=16), out=tmp_path / "new", resume=True
+        )
 
 
 def test_model_that_does_not_fit_the_data(tmp_path: Path, tiny_data) -> None:
     with pytest.raises(ConfigError, match="model has 10 classes but data 'inspection' has 5"):
-        train(ModelConfig(depth=8), tiny_data, TrainConfig(epochs=1), out=tmp_path)
+        train(ModelConfig(depth=8), tiny_data, TrainConfig(min_accuracy=0.0, epochs=1), out=tmp_path)
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "resnet_edge", "--quiet", "train", "--depth", "8", "--per-class", "60",
-            "--batch-size", "32", *args]  # fmt: skip
+    return [sys.executable, "-m", "resnet_edge", "--quiet", "train", "--depth", "8", "--min-accuracy", "0",
+            "--per-class", "60", "--batch-size", "32", *args]  # fmt: skip
 
 
 def test_killed_run_resumes_to_the_same_number_of_epochs(tmp_path: Path) -> None:
@@ -117,7 +121,7 @@ def test_killed_run_resumes_to_the_same_number_of_epochs(tmp_path: Path) -> None
     [
         (["--data", "folder:/does/not/exist"], "data folder '/does/not/exist' does not exist"),
         (["--data", "imagenet"], "data 'imagenet' is not accepted; use one of: inspection, folder:DIR, cifar10:PATH"),
-        (["--recipe", "adamw"], "Invalid value for '--recipe'"),
+        (["--recipe", "lamb"], "Invalid value for '--recipe'"),
         (["--data", "cifar10:/nope/cifar-10-python.tar.gz"], "CIFAR-10 not found at '/nope/cifar-10-python.tar.gz'"),
         (["--epochs", "0"], "epochs 0 is not accepted"),
     ],
@@ -126,7 +130,7 @@ def test_cli_user_errors(tmp_path: Path, capsys, args: list[str], message: str) 
     from resnet_edge.cli import main
 
     out = tmp_path / "run"
-    code = main(["train", "--depth", "8", "--out", str(out), *args])
+    code = main(["train", "--depth", "8", "--min-accuracy", "0", "--out", str(out), *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
     assert not out.exists()
@@ -141,5 +145,23 @@ def test_cli_one_class_folder_and_empty_folder(tmp_path: Path, capsys) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "one" / "good" / "a.png")
     (tmp_path / "empty").mkdir()
     for folder, message in (("one", "has 1 class sub-folder(s) (good)"), ("empty", "has 0 class sub-folder(s)")):
-        code = main(["train", "--depth", "8", "--out", str(tmp_path / "run"), "--data", f"folder:{tmp_path / folder}"])
+        code = main(
+            [
+                "train",
+                "--depth",
+                "8",
+                "--min-accuracy",
+                "0",
+                "--out",
+                str(tmp_path / "run"),
+                "--data",
+                f"folder:{tmp_path / folder}",
+            ]
+        )
         assert code == 2 and message in capsys.readouterr().err
+
+
+def test_min_accuracy_fails_a_run_that_stays_below_it(tmp_path: Path, tiny_data) -> None:
+    with pytest.raises(TrainingFailed, match=r"below train.min_accuracy 99.0 %.*run folder .* is kept"):
+        train(TINY, tiny_data, TrainConfig(epochs=1, batch_size=16, min_accuracy=99.0), out=tmp_path)
+    assert (tmp_path / "model.keras").is_file()

@@ -80,10 +80,10 @@ class ResidualScale(layers.Layer):
         return {**super().get_config(), "l1": self.l1}
 
 
-def conv(filters: int, kernel: int, stride: int, name: str) -> keras.layers.Layer:
+def conv(filters: int, kernel: int, stride: int, name: str, padding: str = "same") -> keras.layers.Layer:
     # weight decay is the optimizer's (train.py), so a saved model carries no regularizer
     return layers.Conv2D(
-        filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal", name=name
+        filters, kernel, strides=stride, padding=padding, use_bias=False, kernel_initializer="he_normal", name=name
     )
 
 

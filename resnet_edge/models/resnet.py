@@ -26,10 +26,14 @@ def _preprocess(x: tf.Tensor, config: ModelConfig) -> tf.Tensor:
 
 def _stem(x: tf.Tensor, arch: ArchSpec) -> tf.Tensor:
     if arch.stem == "imagenet":
-        x = B.conv(64, 7, 2, "stem_conv")(x)
+        # symmetric padding as in the paper's code, torchvision and keras.applications ("same" would pad 2/3 at
+        # even sizes and shift every window by a pixel), so their ImageNet weights give the same function
+        x = layers.ZeroPadding2D(3, name="stem_pad")(x)
+        x = B.conv(64, 7, 2, "stem_conv", padding="valid")(x)
         x = B.batch_norm("stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
-        return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+        x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)  # zeros after a ReLU act as -inf for the max
+        return layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
     x = B.conv(arch.stages[0].width, 3, 1, "stem_conv")(x)
     x = B.batch_norm("stem_bn")(x)
     return layers.ReLU(name="stem_relu")(x)
