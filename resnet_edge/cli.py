@@ -31,8 +31,17 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False) -> None:
+def _root(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    trust_model: Annotated[
+        bool,
+        typer.Option("--trust-model", help="Allow models with Lambda layers, whose embedded Python runs on load."),
+    ] = False,
+) -> None:
+    from resnet_edge.models.io import trust_models
+
     set_quiet(quiet)
+    trust_models(trust_model)
 
 
 def _si(n: float) -> str:

@@ -28,15 +28,72 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+_trusted = False  # set once by the CLI's --trust-model (or trust_models(True) in code)
+
+
+def trust_models(trusted: bool) -> None:
+    """Allow (True) or refuse (False, the default) models whose layers carry executable Python."""
+    global _trusted
+    _trusted = bool(trusted)
+
+
+def _executable_layers(config: Any) -> list[str]:
+    """Names of Lambda layers anywhere in a Keras model config (nested models included)."""
+    found: list[str] = []
+    if isinstance(config, dict):
+        if config.get("class_name") == "Lambda":
+            found.append(str((config.get("config") or {}).get("name", "?")))
+        for value in config.values():
+            found += _executable_layers(value)
+    elif isinstance(config, list):
+        for value in config:
+            found += _executable_layers(value)
+    return found
+
+
+def _refuse_executable_h5(path: Path) -> None:
+    """A legacy .h5 model deserializes Lambda layers by unmarshalling their bytecode, which runs it: read the
+    architecture with h5py first (no Keras) and refuse such layers unless the user trusts the file."""
+    import json
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError as exc:
+        raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {_first_line(exc)}") from None
+    if raw is None:
+        raise ModelFileError(f"model file '{path}' holds no model architecture (a weights-only .h5?); give {ACCEPTED}")
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except ValueError as exc:
+        raise ModelFileError(f"model file '{path}' has an unreadable architecture: {_first_line(exc)}") from None
+    _refuse_lambdas(path, _executable_layers(config))
+
+
+def _refuse_lambdas(path: Path, names: list[str]) -> None:
+    if names and not _trusted:
+        raise ModelFileError(
+            f"model file '{path}' has Lambda layer(s) {', '.join(names[:3])} whose Python code would run on "
+            "load; refused. If you trust the file, pass --trust-model (resnet-edge --trust-model COMMAND ...)"
+        )
+
+
 def load_keras(path: str | Path) -> Any:
-    """A tf_keras model from `.keras` / `.h5`, with this toolkit's custom layers known."""
+    """A tf_keras model from `.keras` / `.h5`, with this toolkit's custom layers known. Safe by default:
+    a model with executable (Lambda) layers is refused unless trust_models(True) was called."""
     from resnet_edge._tf import keras
     from resnet_edge.models import blocks  # noqa: F401  registers ZeroPadShortcut for deserialization
 
     path = _checked(path, KERAS_SUFFIXES)
+    if path.suffix.lower() == ".h5":
+        _refuse_executable_h5(path)
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=not _trusted)
     except Exception as exc:  # Keras raises many types for a bad file; the user needs one line
+        if "Lambda" in str(exc) and "safe_mode" in str(exc):  # .keras: Keras' own safe mode refused it
+            _refuse_lambdas(path, ["(in the .keras file)"])
         raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {_first_line(exc)}") from exc
 
 
