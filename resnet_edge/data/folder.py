@@ -1,4 +1,5 @@
-"""Image folders: one sub-folder per class, PNG/JPEG/BMP. Unreadable files are skipped and named."""
+"""Image folders: one sub-folder per class, PNG/JPEG/BMP/GIF/TIFF/WebP. Unreadable files are skipped and named;
+hidden files and folders are ignored."""
 
 from __future__ import annotations
 
@@ -8,20 +9,41 @@ import numpy as np
 
 from resnet_edge.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16-bit grayscale (PIL opens 16-bit PNG/TIFF as I;16 or I)
 
 
 def read_image(path: str | Path, size: int, channels: int) -> np.ndarray:
-    """One image file as uint8 [size, size, channels]: any mode converted, resized bilinearly."""
-    from PIL import Image
+    """One image file as uint8 [size, size, channels], as a camera wrote it: EXIF orientation applied, 16-bit
+    pixels scaled (not clipped) to 8 bits, a GIF's first frame, any mode converted, resized bilinearly."""
+    from PIL import Image, ImageOps
 
     with Image.open(path) as img:
+        img.seek(0)  # an animated GIF or multi-page TIFF: the first frame
         img.load()  # decode now: a truncated file fails here, not later in training
+        img = ImageOps.exif_transpose(img)  # cameras store rotation as a tag, not in the pixels
+        if img.mode in _WIDE_MODES:
+            wide = np.asarray(img, dtype=np.float64)
+            img = Image.fromarray(np.clip(np.round(wide * 255.0 / 65535.0), 0, 255).astype(np.uint8), mode="L")
         img = img.convert("L" if channels == 1 else "RGB")  # grayscale, palette and RGBA all convert
         if img.size != (size, size):
             img = img.resize((size, size), Image.Resampling.BILINEAR)
         arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if channels == 1 else arr
+
+
+def _class_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """(image files, skipped files with reasons) under a class folder; hidden files and folders are ignored
+    (.DS_Store, ._ resource forks, .ipynb_checkpoints), other suffixes are skipped by name."""
+    files, skipped = [], []
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(path)
+        else:
+            skipped.append(f"{path}: not an image file (accepted: {', '.join(IMAGE_SUFFIXES)})")
+    return files, skipped
 
 
 def read_folder(
@@ -46,7 +68,8 @@ def read_folder(
         raise DataError(f"data folder '{root}' lacks the class folder(s) {', '.join(missing)}")
     images, labels, skipped = [], [], []
     for label, name in enumerate(names):
-        files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files, not_images = _class_files(root / name)
+        skipped += not_images
         before = len(images)
         for path in files:
             try:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from resnet_edge.config import DataConfig
 from resnet_edge.data import load_data, parse_source, stratified_split
-from resnet_edge.data.folder import read_folder
+from resnet_edge.data.folder import read_folder, read_image
 from resnet_edge.errors import DataError
 
 
@@ -89,3 +89,46 @@ def test_load_folder_with_explicit_validation(tmp_path) -> None:
     data = load_data(DataConfig(source=f"folder:{train}", val_source=f"folder:{val}"), size=32, channels=3)
     assert (len(data.x_train), len(data.x_val)) == (12, 4)
     assert data.class_names == ("cat", "dog")
+
+
+def _gradient() -> np.ndarray:
+    """A 16x16 8-bit image with a horizontal gradient and a bright top-left corner (orientation visible)."""
+    img = np.tile(np.linspace(0, 255, 16).astype(np.uint8), (16, 1))
+    img[:4, :4] = 255
+    return img
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path) -> None:
+    eight = _gradient()
+    Image.fromarray(eight).save(tmp_path / "eight.png")
+    Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")  # 255 -> 65535
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")  # PIL really reads 16 bits
+    a, b = read_image(tmp_path / "eight.png", 16, 1), read_image(tmp_path / "sixteen.png", 16, 1)
+    assert np.array_equal(a, b)
+
+
+def test_exif_orientation_is_applied(tmp_path) -> None:
+    upright = _gradient()
+    stored = Image.fromarray(np.rot90(upright, k=1).copy())  # the sensor pixels: upright turned 90 degrees CCW
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation 6: "rotate 90 CW to display": the viewer turns it back upright
+    stored.save(tmp_path / "camera.jpg", exif=exif.tobytes(), quality=100)
+    got = read_image(tmp_path / "camera.jpg", 16, 1)[..., 0].astype(int)
+    assert np.abs(got - upright.astype(int)).mean() < 4  # JPEG noise only
+    assert got[:4, :4].mean() > 240  # the bright corner is back at the top left
+
+
+def test_gif_first_frame_hidden_files_and_other_files(tmp_path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(_gradient()).save(tmp_path / name / "ok.png")
+    frames = [Image.fromarray(np.full((16, 16), v, np.uint8)) for v in (200, 10)]
+    frames[0].save(tmp_path / "a" / "anim.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"\x00garbage")
+    (tmp_path / "a" / ".thumbs").mkdir()
+    Image.fromarray(_gradient()).save(tmp_path / "a" / ".thumbs" / "t.png")
+    (tmp_path / "b" / "notes.txt").write_text("not an image")
+    x, y, names, skipped = read_folder(tmp_path, size=16, channels=1)
+    assert names == ("a", "b") and list(y) == [0, 0, 1]  # anim.gif and ok.png in a; the hidden ones ignored
+    assert abs(int(x[0].mean()) - 200) <= 2  # the GIF's first frame
+    assert len(skipped) == 1 and "notes.txt: not an image file" in skipped[0]
