@@ -57,14 +57,7 @@ RECIPES = {
     Recipe.SGD_STEP: RecipeSpec("sgd", 0.1, 1e-4, "step"),
     Recipe.ADAM_PLATEAU: RecipeSpec("adam", 1e-3, 0.0, "plateau", scale_lr=False),
     Recipe.COSINE: RecipeSpec("sgd", 0.1, 5e-5, "cosine", label_smoothing=0.1),
-    Recipe.ADAMW: RecipeSpec(
-        "adamw",
-        float(os.environ.get("XLR", 1e-3)),
-        float(os.environ.get("XWD", 0.05)),
-        "cosine",
-        label_smoothing=float(os.environ.get("XLS", 0.1)),
-        scale_lr=False,
-    ),
+    Recipe.ADAMW: RecipeSpec("adamw", 1e-3, 0.05, "cosine", label_smoothing=0.1, scale_lr=False),
     Recipe.FINETUNE: RecipeSpec("adamw", 1e-4, 1e-2, "cosine", label_smoothing=0.1, scale_lr=False),
 }
 
@@ -313,13 +306,22 @@ def _fit_head_first(model, student, train_ds, val_ds, xla: bool, main_optimizer)
 
 
 def auto_recipe(model_config: ModelConfig, weights: str | None = None) -> Recipe:
-    """The recipe `--recipe auto` (the default) gives this model: see README's recipe table for the numbers."""
+    """The recipe `--recipe auto` (the default) gives this model (README's recipe table has the numbers).
+
+    From ImageNet weights: finetune. From scratch, every depth family gets Adam at a constant 1e-3 with
+    plateau decay: on the built-in set (4000 images, 31 steps an epoch) ResNet-50 reached 94.7 % by epoch 7
+    with it, against 88.3 % for Adam with warm-up and cosine decay, 83.1 % for AdamW and 22 % for SGD cosine
+    (lr 0.1 diverged in the first epoch); short runs on small data are under-trained, and a schedule that
+    decays early or an SGD step size tuned for ImageNet's 5000 steps an epoch costs more than it gives.
+    """
     if weights is not None:
         return Recipe.FINETUNE
-    return Recipe.ADAMW
+    return Recipe.ADAM_PLATEAU
 
 
-def check_learned(best_val_accuracy: float, data: Dataset, config: TrainConfig, name: str, out: Path) -> None:
+def check_learned(
+    best_val_accuracy: float, data: Dataset, config: TrainConfig, recipe: Recipe, name: str, out: Path
+) -> None:
     """Raise TrainingFailed when the model ended near chance (or below `min_accuracy`): later stages would
     otherwise compress, export and "validate" a model that learned nothing (a constant predictor agrees with
     its own int8 copy)."""
@@ -331,14 +333,15 @@ def check_learned(best_val_accuracy: float, data: Dataset, config: TrainConfig, 
     reached = 100.0 * best_val_accuracy
     if reached >= floor:
         return
+    others = ", ".join(r.value for r in (Recipe.ADAM_PLATEAU, Recipe.COSINE, Recipe.ADAMW) if r is not recipe)
     if config.min_accuracy is not None:
         why = f"below train.min_accuracy {floor:.1f} %"
     else:
         why = f"{reached - chance:+.1f} points from chance ({chance:.1f} %, the largest class of {n} images)"
     raise TrainingFailed(
         f"{name} reached {reached:.1f} % validation accuracy, {why}: it learned nothing usable, so nothing is "
-        f"compressed; try another --recipe (adamw, adam-plateau), more --epochs, a lower --lr or --weights "
-        f"(ImageNet); the run folder {out} is kept"
+        f"compressed; try another --recipe ({others}), more --epochs, a lower --lr or --weights (ImageNet); "
+        f"the run folder {out} is kept"
     )
 
 
@@ -368,7 +371,7 @@ def train(
     state = _initial_state(out, resume, run_config)
     if state["status"] == "complete":
         console.print(f"[dim]{out}: training already complete[/dim]")
-        check_learned(state["best"]["val_accuracy"], data, config, model_config.name, out)
+        check_learned(state["best"]["val_accuracy"], data, config, recipe, model_config.name, out)
         return _result(out, model_config, state)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STATE, state)
@@ -422,7 +425,7 @@ def train(
     shutil.rmtree(out / BACKUP, ignore_errors=True)
     if not chief:
         shutil.rmtree(out, ignore_errors=True)
-    check_learned(result.best_val_accuracy, data, config, model_config.name, out)
+    check_learned(result.best_val_accuracy, data, config, recipe, model_config.name, out)
     return result
 
 

@@ -28,3 +28,22 @@ def tiny_data():
     from resnet_edge.data import load_data
 
     return load_data(DataConfig(per_class=15), size=32, channels=3)
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory):
+    """scikit-learn's bundled handwritten digits (1797 real 8x8 images, 10 classes) as a 32x32 grayscale data set,
+    read through the image-folder loader: real data that a small network learns in a few epochs."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from resnet_edge.config import DataConfig
+    from resnet_edge.data import load_data
+
+    root = tmp_path_factory.mktemp("digits")
+    data = load_digits()
+    for i, (img, label) in enumerate(zip(data.images, data.target, strict=True)):
+        (root / str(label)).mkdir(exist_ok=True)
+        Image.fromarray((img * 255 / 16).astype(np.uint8)).save(root / str(label) / f"{i:04d}.png")
+    return load_data(DataConfig(source=f"folder:{root}"), size=32, channels=1)
