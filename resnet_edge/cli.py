@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """The nearest existing folder above `path` must be a folder we may write into."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} '{path}': folder '{parent}' is not writable")
+
+
+def _out_dir(value: Path | None) -> Path | None:
+    """--out folders are checked before any work, so a bad one costs nothing and overwrites nothing."""
+    if value is not None:
+        if value.exists() and not value.is_dir():
+            raise ConfigError(f"--out '{value}' is an existing file; give a folder (new or one this command wrote)")
+        _writable_parent(value / "x", "--out")
+    return value
+
+
+def _out_file(value: Path | None) -> Path | None:
+    if value is not None:
+        if value.is_dir():
+            raise ConfigError(f"output file '{value}' is an existing folder; give a file path")
+        _writable_parent(value, "output file")
+    return value
 
 
 @app.callback()
@@ -159,7 +188,9 @@ MinAccuracyOpt = Annotated[
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="Run folder: model.keras, history.csv, curves.png, metrics.json.")],
+    out: Annotated[
+        Path, typer.Option(callback=_out_dir, help="Run folder: model.keras, history.csv, curves.png, metrics.json.")
+    ],
     depth: DepthOpt = 20,
     variant: VariantOpt = None,
     version: VersionOpt = None,
@@ -219,7 +250,7 @@ def train(
 
 @app.command()
 def degradation(
-    out: Annotated[Path, typer.Option(help="Study folder: one run per model, degradation.png.")],
+    out: Annotated[Path, typer.Option(callback=_out_dir, help="Study folder: one run per model, degradation.png.")],
     depths: Annotated[str, typer.Option(help="Comma-separated CIFAR depths (6n+2).")] = "20,56",
     data: DataOpt = "inspection",
     val_data: ValDataOpt = None,
@@ -254,7 +285,9 @@ def prune(
     model: Annotated[
         Path, typer.Option(help="A model.keras written by `resnet-edge train` (model_config.json beside).")
     ],
-    out: Annotated[Path, typer.Option(help="Folder for the pruned model, block_scores, prune.json, pareto.png.")],
+    out: Annotated[
+        Path, typer.Option(callback=_out_dir, help="Folder for the pruned model, block_scores, prune.json, pareto.png.")
+    ],
     threshold: Annotated[
         float | None, typer.Option(help="Remove blocks whose residual ratio is below R (0-1).")
     ] = None,
@@ -317,7 +350,9 @@ def prune(
 @app.command()
 def export(
     model: Annotated[Path, typer.Option(help="A Keras model (.keras/.h5) written by `train` or `prune`.")],
-    out: Annotated[Path, typer.Option(help="Folder for the artifacts, labels.txt and manifest.json.")],
+    out: Annotated[
+        Path, typer.Option(callback=_out_dir, help="Folder for the artifacts, labels.txt and manifest.json.")
+    ],
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: tflite, onnx.")] = "tflite,onnx",
     modes: Annotated[
         str, typer.Option("--mode", help="Comma-separated: fp32, fp16, dynamic, int8, qat.")
@@ -363,7 +398,7 @@ def export(
         raise ConfigError(f"--representative {representative}: int8 and qat need calibration data (>= 1 image)")
     keras_model = load_keras(model)
     model_config = _model_config_beside(model)
-    _, height, _, channels = keras_model.input_shape
+    height, channels = _image_classifier_input(keras_model, model)
     dataset = load_data(DataConfig(source=data, val_source=val_data, per_class=per_class, seed=seed),
                         size=height, channels=channels)  # fmt: skip
     result = export_model(keras_model, data=dataset, config=config, quantize=quantize, out=out,
@@ -379,10 +414,9 @@ def export(
 def _model_config_beside(model: Path):
     from resnet_edge.prune import load_model_config
 
-    try:
-        return load_model_config(model)
-    except ResnetEdgeError:  # a model from elsewhere: export works from its input shape alone
-        return None
+    if not (model.parent / "model_config.json").exists():
+        return None  # a model from elsewhere: export works from its input shape alone
+    return load_model_config(model)  # one written by train or prune: it must read back
 
 
 def _print_artifacts(result) -> None:
@@ -451,6 +485,24 @@ def predict(
         console.print(f"{path}: " + ", ".join(f"{c} {p:.3f}" for c, p in top), soft_wrap=True, markup=False)
 
 
+def _image_classifier_input(keras_model, path: Path) -> tuple[int, int]:
+    """(size, channels) of a model that takes square images and returns class scores, or a one-line error."""
+    shape, out = keras_model.input_shape, keras_model.output_shape
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) != 4
+        or shape[1] != shape[2]
+        or shape[3] not in (1, 3)
+        or not isinstance(out, tuple)
+        or len(out) != 2
+    ):
+        raise ConfigError(
+            f"model '{path}' takes {shape} and returns {out}; export needs an image classifier: "
+            "(batch, size, size, 1 or 3) in, (batch, classes) out"
+        )
+    return shape[1], shape[3]
+
+
 def _labels(artifact: Path, labels: Path | None) -> list[str]:
     """Class names from --labels, else labels.txt beside the artifact, else manifest.json's."""
     from resnet_edge.errors import DataError
@@ -459,9 +511,20 @@ def _labels(artifact: Path, labels: Path | None) -> list[str]:
         raise DataError(f"labels file '{labels}' does not exist; give a text file with one class name per line")
     for candidate in (labels, artifact.parent / "labels.txt"):
         if candidate is not None and candidate.is_file():
-            return [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
+            try:
+                return [line.strip() for line in candidate.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except UnicodeDecodeError:
+                raise DataError(f"labels file '{candidate}' is not UTF-8 text with one class name per line") from None
     manifest = artifact.parent / "manifest.json"
-    return list(json.loads(manifest.read_text()).get("class_names", [])) if manifest.is_file() else []
+    if not manifest.is_file():
+        return []
+    try:
+        names = json.loads(manifest.read_text(encoding="utf-8")).get("class_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("class_names is not a list of names")
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise DataError(f"'{manifest}' is not an export manifest (class_names): {str(exc)[:120]}") from None
+    return names
 
 
 def _thread_list(text: str) -> tuple[int, ...]:
@@ -497,7 +560,7 @@ def bench(
     warmup: Annotated[int, typer.Option(help="Warm-up rounds, not measured.")] = 10,
     budget_s: Annotated[float | None, typer.Option(help="Stop each thread count after this many seconds.")] = None,
     provider: Annotated[str, typer.Option(help="ONNX Runtime provider: cpu, cuda, tensorrt.")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="Write bench.json here.")] = None,
+    out: Annotated[Path | None, typer.Option(callback=_out_file, help="Write bench.json here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print bench.json instead of the table.")] = False,
 ) -> None:
     """MACs, params, size, accuracy and latency of artifacts, side by side, as ratios to a baseline."""
@@ -566,8 +629,10 @@ def gate(
     max_ops: Annotated[str | None, typer.Option(help="Operator count ceiling: 120, or +0%.")] = None,
     threads: Annotated[int, typer.Option(help="Threads for the latency check.")] = 1,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds.")] = 200,
-    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
+    junit: Annotated[Path | None, typer.Option(callback=_out_file, help="Write JUnit XML here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--json", callback=_out_file, help="Write the result as JSON here.")
+    ] = None,
 ) -> int:
     """CI gate: exit 1 only on a real regression (latency interval above the threshold, or a static limit)."""
     from resnet_edge.gate import GateConfig, Limit, parse_percent, write_junit, write_result
@@ -620,7 +685,7 @@ def _read_yaml(path: Path) -> dict:
 
 @app.command()
 def build(
-    out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/build"),
+    out: Annotated[Path, typer.Option(callback=_out_dir, help="Run folder.")] = Path("runs/build"),
     config: Annotated[Path | None, typer.Option("--config", help="A YAML recipe (pipelines/*.yaml).")] = None,
     depth: Annotated[int | None, typer.Option(help="Depth: 18-152 (ImageNet), 6n+2 / 9n+2 (CIFAR).")] = None,
     input_size: Annotated[int | None, typer.Option(help="Input size (ImageNet depths default to 64 here).")] = None,
@@ -710,7 +775,7 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("synth")
 def data_synth(
-    out: Annotated[Path, typer.Option(help="A new folder: one sub-folder per class, PNG files.")],
+    out: Annotated[Path, typer.Option(callback=_out_dir, help="A new folder: one sub-folder per class, PNG files.")],
     size: Annotated[int, typer.Option(help="Image height = width.")] = 64,
     per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same images.")] = 0,
@@ -723,6 +788,15 @@ def data_synth(
     console.print(f"wrote {sum(counts.values())} images to {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+MAX_ERROR_CHARS = 400  # a value echoed into an error (a YAML alias bomb, a huge list) must not flood the terminal
+
+
+def _bounded(message: str) -> str:
+    """One line of at most MAX_ERROR_CHARS characters."""
+    line = " ".join(message.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 25] + f" ... ({len(line)} chars)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app without click's own exit handling so every user error is one line."""
     try:
@@ -731,11 +805,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print(exc.ctx.get_help())
         return 0
     except click_exc.ClickException as exc:
-        err_console.print(f"resnet-edge: error: {exc.format_message()}", soft_wrap=True, markup=False)
+        err_console.print(f"resnet-edge: error: {_bounded(exc.format_message())}", soft_wrap=True, markup=False)
         return exc.exit_code
     except ResnetEdgeError as exc:
-        err_console.print(f"resnet-edge: error: {exc}", soft_wrap=True, markup=False)
+        err_console.print(f"resnet-edge: error: {_bounded(str(exc))}", soft_wrap=True, markup=False)
         return exc.exit_code
+    except OSError as exc:  # the machine refused: a full disk, a read-only or vanished folder
+        where = f" '{exc.filename}'" if exc.filename else ""
+        err_console.print(f"resnet-edge: error: cannot use{where}: {_bounded(exc.strerror or str(exc))}",
+                          soft_wrap=True, markup=False)  # fmt: skip
+        return 2
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("resnet-edge: interrupted", markup=False)
         return 130

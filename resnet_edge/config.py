@@ -478,15 +478,18 @@ def _section(cls: type, raw: Any, name: str, base: Any) -> Any:
     if unknown:
         raise ConfigError(f"unknown key '{unknown[0]}' in section '{name}'; accepted: {', '.join(accepted)}")
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    if name == "model":  # resolve from what was given: depth 50 alone means the ImageNet ResNet-50
-        model = ModelConfig(**{"depth": base.depth, "zero_init_residual": base.zero_init_residual, **raw})
-        if "input_size" not in raw and model.variant is Variant.IMAGENET:
-            model = replace(model, input_size=BUILD_IMAGENET_SIZE)
-        return model
     try:
+        if name == "model":  # resolve from what was given: depth 50 alone means the ImageNet ResNet-50
+            model = ModelConfig(**{"depth": base.depth, "zero_init_residual": base.zero_init_residual, **raw})
+            if "input_size" not in raw and model.variant is Variant.IMAGENET:
+                model = replace(model, input_size=BUILD_IMAGENET_SIZE)
+            return model
         return cls(**{**{k: getattr(base, k) for k in accepted}, **raw})
-    except TypeError as exc:  # a value of the wrong type for a field
-        raise ConfigError(f"section '{name}': {exc}") from None
+    except (TypeError, ValueError) as exc:  # a value of the wrong type for a field (a text where a number goes)
+        if isinstance(exc, ConfigError):
+            raise
+        given = ", ".join(f"{k}={v!r}" for k, v in raw.items())
+        raise ConfigError(f"section '{name}': a value of the wrong type among {given} ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Atomic writes: an artifact appears under its final name complete, or not at all."""
+"""Atomic writes (an artifact appears under its final name complete, or not at all) and file digests."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -32,3 +33,27 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def digests(*paths: Path, root: Path) -> dict[str, str]:
+    """{path relative to root: sha256} of every file at or under `paths` (hidden temporaries excluded)."""
+    found = {}
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.exists() else []
+        for f in files:
+            if not any(part.startswith(".") for part in f.relative_to(root).parts):
+                found[str(f.relative_to(root))] = sha256(f)
+    return found
+
+
+def changed(recorded: dict[str, str], root: Path) -> list[str]:
+    """Files of `recorded` that are missing under `root` or whose sha256 differs."""
+    return [rel for rel, digest in recorded.items() if not (root / rel).is_file() or sha256(root / rel) != digest]

@@ -8,6 +8,7 @@ count are deterministic: they fail exactly when over their limits. Writes JSON a
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
@@ -27,7 +28,14 @@ def parse_percent(text: str, what: str) -> float:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", str(text))
     if not m:
         raise ConfigError(f"{what} {text!r} is not a percentage; give e.g. 10% (a number >= 0, '%' optional)")
-    return float(m.group(1)) / 100
+    return _finite(float(m.group(1)) / 100, text, what)
+
+
+def _finite(value: float, text: str, what: str) -> float:
+    """A threshold that overflowed to infinity would make a gate that can never fail."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} {text[:40]!r} is too large to be a threshold; give a finite number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Limit:
             accepted = "an amount (40M, 2.5MB, 1200) or +P% of the baseline"
             raise ConfigError(f"{what} {text!r} is not accepted; give {accepted}")
         scale = next(v for u, v in _SI.items() if u.upper() == unit)
-        return cls(float(m.group(1)) * scale)
+        return cls(_finite(float(m.group(1)) * scale, text, what))
 
     def ceiling(self, baseline: float) -> float:
         return baseline * (1 + self.value) if self.relative else self.value

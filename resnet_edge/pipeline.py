@@ -30,7 +30,7 @@ import yaml
 
 from resnet_edge.config import BuildConfig, ExportFormat, QuantMode
 from resnet_edge.console import console
-from resnet_edge.fsutil import write_json, write_text
+from resnet_edge.fsutil import changed, digests, sha256, write_json, write_text
 
 STAGES = ("train", "prune", "export", "bench", "report")
 UNPRUNED = "export/unpruned"  # the unpruned model as TFLite fp32 (written by export when a pruned model exists)
@@ -58,14 +58,30 @@ class _Run:
         self.marks = out / ".stages"
 
     def done(self, stage: str, key: str) -> dict[str, Any] | None:
+        """The stage's marker when it ran with this key and every file it produced is still there, unchanged."""
         path = self.marks / f"{stage}.json"
         if not path.exists():
             return None
-        mark = json.loads(path.read_text())
-        return mark if mark.get("key") == key else None
+        try:
+            mark = json.loads(path.read_text())
+            files = mark["files"]
+            matches = mark.get("key") == key
+        except (ValueError, KeyError, TypeError):  # a damaged or foreign marker: redo the stage
+            console.print(f"[yellow]{stage}: marker {path} is unreadable; running the stage again[/yellow]")
+            return None
+        if not matches:
+            return None
+        missing = changed(files, self.out)
+        if missing:
+            console.print(f"[yellow]{stage}: {missing[0]} is missing or changed since the stage ran "
+                          f"({len(missing)} file(s)); running it again[/yellow]")  # fmt: skip
+            return None
+        return mark
 
-    def mark(self, stage: str, key: str, seconds: float, **info: Any) -> None:
-        write_json(self.marks / f"{stage}.json", {"key": key, "seconds": seconds, **info})
+    def mark(self, stage: str, key: str, seconds: float, outputs: list[Path], **info: Any) -> None:
+        """Written last: the key, the time, and the sha256 of every file the stage produced (what reuse checks)."""
+        files = digests(*outputs, root=self.out)
+        write_json(self.marks / f"{stage}.json", {"key": key, "seconds": seconds, "files": files, **info})
 
     def reset(self, stage: str, *paths: Path) -> None:
         """Forget a stage whose inputs changed: its marker and its outputs go."""
@@ -96,11 +112,12 @@ def build(config: BuildConfig, *, out: str | Path, allow_invalid: bool = True) -
         "export": lambda: _export(config, data, run),
         "bench": lambda: _bench(config, data, run),
     }
+    deploy = sorted(set(run.out.glob("deploy*")) | _deploy_dir(config, run))  # an earlier size's folder goes too
     outputs = {"train": [run.out / "baseline"], "prune": [run.out / "pruned"], "export": [run.out / "export"],
-               "bench": [run.out / "bench.json", *run.out.glob("deploy*")]}  # fmt: skip
+               "bench": [run.out / "bench.json", *deploy]}  # fmt: skip
     ran, cached, info = [], [], {}
     for i, stage in enumerate(STAGES[:-1], start=1):
-        mark = run.done(stage, keys[stage])
+        mark = None if ran else run.done(stage, keys[stage])  # once a stage ran, every later one runs again
         if mark is not None:
             console.print(f"[{i}/{len(STAGES)}] {stage}: [dim]cached ({mark['seconds']:.0f} s when run)[/dim]")
             cached.append(stage)
@@ -111,7 +128,7 @@ def build(config: BuildConfig, *, out: str | Path, allow_invalid: bool = True) -
         console.rule(f"[{i}/{len(STAGES)}] {stage}")
         start = time.perf_counter()
         info[stage] = steps[stage]()
-        run.mark(stage, keys[stage], time.perf_counter() - start, **info[stage])
+        run.mark(stage, keys[stage], time.perf_counter() - start, outputs[stage], **info[stage])
         ran.append(stage)
     console.rule(f"[{len(STAGES)}/{len(STAGES)}] report")
     _manifest(config, run, keys, info)
@@ -206,6 +223,11 @@ def _bench(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
     return {"rows": len(payload["rows"])}
 
 
+def _deploy_dir(config: BuildConfig, run: _Run) -> set[Path]:
+    size = config.bench.deploy_size
+    return {run.out / f"deploy{size}"} if size is not None and size != config.model.input_size else set()
+
+
 def _named(result, paths: list[Path], run: _Run) -> dict[str, Any]:
     """bench.json rows named by their paths in the run folder: unique and findable."""
     payload = result.to_dict()
@@ -219,7 +241,7 @@ def _named(result, paths: list[Path], run: _Run) -> dict[str, Any]:
 
 def _deploy_paths(config: BuildConfig, run: _Run, size: int) -> dict[Path, tuple[str, QuantMode]]:
     """The deploy-size artifacts: each architecture of the run as TFLite fp32, the compressed one also int8."""
-    folder = run.out / f"deploy{size}"
+    (folder,) = _deploy_dir(config, run)
     paths = {folder / "unpruned_fp32.tflite": ("baseline", QuantMode.FP32)}
     if (run.out / "pruned" / "model.keras").exists():
         paths[folder / "pruned_fp32.tflite"] = ("pruned", QuantMode.FP32)
@@ -256,8 +278,6 @@ def _deploy_bench(config: BuildConfig, data, run: _Run, size: int):
 
 def _manifest(config: BuildConfig, run: _Run, keys: dict[str, str], info: dict[str, Any]) -> None:
     """The run's manifest: the export manifest (artifacts, input spec, versions) plus the Keras models."""
-    from resnet_edge.export import sha256
-
     export_manifest = json.loads((run.out / "export" / "manifest.json").read_text())
     models = {}
     for name in ("baseline/model.keras", "pruned/model.keras"):

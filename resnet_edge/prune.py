@@ -290,7 +290,7 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
         return model
     # min_accuracy 0: the search judges a step's accuracy itself; a failed step is undone, not an error
     train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
-                               batch_size=prune.batch_size, min_accuracy=0.0)  # fmt: skip
+                               batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
     result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
                    resume=(out / "train_state.json").exists())  # fmt: skip
     from resnet_edge.models.io import load_keras
@@ -446,10 +446,19 @@ def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], out
 def load_model_config(model_path: str | Path) -> ModelConfig:
     """The ModelConfig saved beside a model by `train` or `prune` (model_config.json)."""
     path = Path(model_path).parent / "model_config.json"
-    if not path.exists():
-        raise PruneError(f"'{path}' not found: prune needs the model_config.json that train writes beside the model")
-    raw = json.loads(path.read_text())
-    for key in ("blocks", "shortcut_only", "input_mean", "input_std"):
-        if raw.get(key) is not None:
-            raw[key] = tuple(raw[key])
-    return ModelConfig(**raw)
+    if not path.is_file():
+        raise PruneError(f"'{path}' not found: the model needs the model_config.json that train writes beside it")
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON object of model options, not {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(ModelConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}")
+        for key in ("blocks", "shortcut_only", "input_mean", "input_std"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
+        return ModelConfig(**raw)
+    except (ValueError, TypeError) as exc:  # garbage, unknown keys, values of the wrong type
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise PruneError(f"'{path}' is not a model_config.json that train writes: {first}") from None

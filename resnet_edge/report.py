@@ -24,7 +24,12 @@ PLOTS = (("Training curves (uncompressed model)", "baseline/curves.png"),
 
 
 def _read(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"'{path}' is not valid JSON ({str(exc)[:100]}); rerun the stage that writes it") from None
 
 
 def _fmt(value: Any, spec: str = "") -> str:
@@ -129,8 +134,14 @@ def write_report(run: str | Path) -> Path:
     run = Path(run)
     if not run.is_dir():
         raise ConfigError(f"run folder '{run}' does not exist; give a folder written by `resnet-edge build`")
-    header, rows = artifact_table(run)
-    _plot_bench(run)
+    try:
+        header, rows = artifact_table(run)
+        _plot_bench(run)
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:  # valid JSON of another shape
+        raise ConfigError(
+            f"run folder '{run}': bench.json or manifest.json is not what build writes (missing {exc!s:.60}); "
+            "rerun `resnet-edge build` (or bench)"
+        ) from None
     summary = _summary(run)
     plots = [(title, run / rel) for title, rel in PLOTS if (run / rel).exists()]
     md = [f"# resnet-edge report: {run.name}", "", *summary, "",

@@ -93,13 +93,11 @@ class TFLiteRunner(Runner):
 
     def __init__(self, path: Path, threads: int | None) -> None:
         super().__init__(path, threads)
-        from ai_edge_litert.interpreter import Interpreter
-
         from resnet_edge._tf import quiet
+        from resnet_edge.models.io import load_tflite
 
         with quiet():  # LiteRT prints a line on fd 2 when it applies the XNNPACK delegate (first invoke)
-            self._interp = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
-            self._interp.allocate_tensors()
+            self._interp = load_tflite(path, num_threads=threads or os.cpu_count())
             self._interp.invoke()
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]

@@ -30,7 +30,7 @@ from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import eval_dataset, train_dataset
 from resnet_edge.errors import ConfigError, TrainingFailed
-from resnet_edge.fsutil import atomic_path, write_json, write_text
+from resnet_edge.fsutil import atomic_path, sha256, write_json, write_text
 from resnet_edge.models.pretrained import load_imagenet_weights
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
@@ -227,7 +227,13 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
 def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str, Any]:
     path = out / STATE
     if path.exists():
-        state = json.loads(path.read_text())
+        try:
+            state = json.loads(path.read_text())
+            state["status"], state["config"], state["history"], state["best"]["val_accuracy"]  # noqa: B018
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise ConfigError(
+                f"run folder '{out}' holds a damaged {STATE}; choose another --out, or delete the folder to start over"
+            ) from None
         if not resume:
             raise ConfigError(
                 f"run folder '{out}' already holds a training run ({state['status']}); "
@@ -241,7 +247,14 @@ def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str,
     return {"status": "running", "config": config, "history": [], "best": {"epoch": 0, "val_accuracy": -1.0}}
 
 
-def _check_fits(model_config: ModelConfig, data: Dataset) -> None:
+def _model_intact(out: Path, state: dict[str, Any]) -> bool:
+    """Whether the finished run's model.keras is still the file training wrote (a run folder must not claim
+    what it does not hold)."""
+    path = out / "model.keras"
+    return path.is_file() and state.get("model_sha256") in (None, sha256(path))
+
+
+def _check_fits(model_config: ModelConfig, data: Dataset, config: TrainConfig) -> None:
     shape = (model_config.input_size, model_config.input_size, model_config.channels)
     if data.x_train.shape[1:] != shape:
         raise ConfigError(f"model input {shape} does not fit data '{data.source}' of shape {data.x_train.shape[1:]}")
@@ -359,7 +372,12 @@ def train(
     `teacher` adds knowledge distillation from that model's outputs. `config.weights` starts from ImageNet
     weights. Raises TrainingFailed (run folder kept) when the model ends near chance."""
     out, chief = worker_dir(Path(out))
-    _check_fits(model_config, data)
+    _check_fits(model_config, data, config)
+    if config.batch_size > len(data.x_train):  # a batch larger than the data is one batch of all of it
+        console.print(
+            f"batch size {config.batch_size} > {len(data.x_train)} training images: using {len(data.x_train)}"
+        )
+        config = replace(config, batch_size=len(data.x_train))
     if config.weights is not None and initial_model is None:
         model_config, initial_model = load_imagenet_weights(config.weights, model_config)
     if model_config.input_mean is None:  # normalization inside the model, from the training pixels
@@ -369,6 +387,12 @@ def train(
     run_config = {"model": model_config.to_dict(), "train": config.to_dict(), "data": data.source,
                   "classes": list(data.class_names)}  # fmt: skip
     state = _initial_state(out, resume, run_config)
+    if state["status"] == "complete" and not _model_intact(out, state):
+        console.print(
+            f"[yellow]{out}: model.keras is missing or changed since training finished; training again[/yellow]"
+        )
+        shutil.rmtree(out / BACKUP, ignore_errors=True)
+        state = {**state, "status": "running", "history": [], "best": {"epoch": 0, "val_accuracy": -1.0}}
     if state["status"] == "complete":
         console.print(f"[dim]{out}: training already complete[/dim]")
         check_learned(state["best"]["val_accuracy"], data, config, recipe, model_config.name, out)
@@ -418,6 +442,7 @@ def train(
     with atomic_path(out / "model.keras") as tmp:
         best.save(tmp)
     state["status"] = "complete"
+    state["model_sha256"] = sha256(out / "model.keras")
     plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
     result = _result(out, model_config, state, device)
     write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config, recipe))

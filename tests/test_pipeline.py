@@ -92,6 +92,24 @@ def test_an_interrupted_stage_is_redone_alone(run) -> None:
     assert not [p for p in run.rglob("*") if ".tmp-" in p.name], "no half-written file"
 
 
+def test_reuse_verifies_what_it_reuses(run) -> None:
+    """A finished stage whose file was deleted or changed is not reused: it runs again, and so does every
+    stage after it; the manifests never list a file that is not there."""
+    (run / "export" / "model_int8.tflite").unlink()  # the marker stays: only the file is gone
+    result = build(BuildConfig.from_dict(TINY), out=run)
+    assert result.cached == ("train", "prune") and result.ran == ("export", "bench", "report")
+    assert (run / "export" / "model_int8.tflite").is_file()
+    with (run / "pruned" / "model.keras").open("ab") as f:
+        f.write(b"tampered")
+    result = build(BuildConfig.from_dict(TINY), out=run)
+    assert result.cached == ("train",) and result.ran == ("prune", "export", "bench", "report")
+    (run / "baseline" / "model.keras").unlink()
+    result = build(BuildConfig.from_dict(TINY), out=run)
+    assert result.cached == () and (run / "baseline" / "model.keras").is_file()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert all((run / a["path"]).is_file() for a in manifest["artifacts"])
+
+
 def test_recipes_parse() -> None:
     recipes = sorted(Path("pipelines").glob("*.yaml"))
     assert len(recipes) >= 3

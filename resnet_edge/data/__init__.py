@@ -7,6 +7,7 @@ layer of the model.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +80,33 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def available_memory() -> int:
+    """Bytes of memory free for new allocations (Linux/macOS; a large number where unknown)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_memory(images: int, size: int, channels: int, source: str) -> None:
+    """Refuse, before allocating, a data set that cannot fit in memory (uint8 pixels, plus the float32 batch
+    copies training makes, kept under half of what is free)."""
+    need = images * size * size * channels
+    free = available_memory()
+    if need > free // 2:
+        raise DataError(
+            f"data '{source}' at {size}x{size}x{channels} needs {need / 1e9:.1f} GB for {images} images, more than "
+            f"half the {free / 1e9:.1f} GB free; use a smaller --input-size or fewer images"
+        )
+
+
 def _load(source: str, size: int, channels: int, config: DataConfig, names: tuple[str, ...] | None = None):
     """(x, y, class names, skipped, official test split or None) of one source."""
     scheme, arg = parse_source(source)
     if scheme == "inspection":
+        from resnet_edge.data.synth import CLASSES
+
+        check_memory(config.per_class * len(CLASSES), size, channels, source)
         from resnet_edge.data.synth import SynthSpec, generate
 
         x, y, names = generate(SynthSpec(size=size, per_class=config.per_class, seed=config.seed, channels=channels))
@@ -94,6 +118,7 @@ def _load(source: str, size: int, channels: int, config: DataConfig, names: tupl
         return x, y, names, skipped, None
     from resnet_edge.data.cifar import load_cifar10
 
+    check_memory(60000, size, channels, source)
     (x, y), (xt, yt), names = load_cifar10(Path(arg))
     test = (_resize(_to_channels(xt, channels), size), yt)
     return _resize(_to_channels(x, channels), size), y, names, [], test

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,8 @@ def load_cifar10(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple
         )
     try:
         members = _members(path)
-    except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"CIFAR-10 archive '{path}' could not be read: {exc}") from exc
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # EOFError: a truncated gzip stream
+        raise DataError(f"CIFAR-10 archive '{path}' could not be read (truncated or damaged?): {exc}") from None
     absent = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if n not in members]
     if absent:
         raise DataError(f"CIFAR-10 at '{path}' lacks {', '.join(absent)}; give the official {ARCHIVE}")
@@ -79,8 +80,20 @@ def load_cifar10(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple
     test = _load_batch(members[TEST_BATCH], TEST_BATCH)
     names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     if "batches.meta" in members:
-        meta = _RestrictedUnpickler(io.BytesIO(members["batches.meta"]), encoding="bytes").load()
-        names = tuple(n.decode() for n in meta.get(b"label_names", [])) or names
+        names = _label_names(members["batches.meta"]) or names
     x = np.concatenate([b[0] for b in train])
     y = np.concatenate([b[1] for b in train])
     return (x, y), test, names
+
+
+def _label_names(raw: bytes) -> tuple[str, ...]:
+    """The class names of `batches.meta`, through the same restricted unpickler; a refused or malformed
+    metadata batch is a one-line error, not a traceback."""
+    try:
+        meta = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        names = tuple(n.decode() for n in meta.get(b"label_names", []))
+    except (pickle.UnpicklingError, AttributeError, TypeError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        raise DataError(f"CIFAR-10 batch 'batches.meta' is not in the CIFAR-10 format: {exc}") from None
+    if names and len(names) != 10:
+        raise DataError(f"CIFAR-10 batch 'batches.meta' names {len(names)} classes; CIFAR-10 has 10")
+    return names

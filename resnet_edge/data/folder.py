@@ -66,9 +66,13 @@ def read_folder(
     missing = [c for c in names if c not in found]
     if missing:
         raise DataError(f"data folder '{root}' lacks the class folder(s) {', '.join(missing)}")
+    from resnet_edge.data import check_memory
+
+    listed = {name: _class_files(root / name) for name in names}
+    check_memory(sum(len(files) for files, _ in listed.values()), size, channels, f"folder:{root}")
     images, labels, skipped = [], [], []
     for label, name in enumerate(names):
-        files, not_images = _class_files(root / name)
+        files, not_images = listed[name]
         skipped += not_images
         before = len(images)
         for path in files:

@@ -9,7 +9,6 @@ which is what a camera needs to deploy the model.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -22,7 +21,7 @@ from resnet_edge._tf import keras
 from resnet_edge.config import INTEGER_MODES, ExportConfig, ExportFormat, ModelConfig, QuantizeConfig, QuantMode
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
-from resnet_edge.fsutil import write_json, write_text
+from resnet_edge.fsutil import sha256, write_json, write_text
 
 FLOAT_MODES = (QuantMode.FP32, QuantMode.FP16)
 VERSIONED = ("resnet-edge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
@@ -66,14 +65,6 @@ class ExportResult:
     @property
     def all_valid(self) -> bool:
         return not self.invalid
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:

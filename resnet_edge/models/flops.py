@@ -389,12 +389,12 @@ def count_tflite(path: str | Any) -> ModelCount:
     """MACs and weights of a `.tflite` file from its operators (BatchNorm is folded into convs there)."""
     from pathlib import Path
 
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import OpResolverType
+
+    from resnet_edge.models.io import load_tflite
 
     # without the default delegate, so the operators are listed one by one and not as one DELEGATE node
-    interp = Interpreter(
-        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    )
+    interp = load_tflite(path, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     shapes = {t["index"]: tuple(int(d) for d in t["shape"]) for t in interp.get_tensor_details()}
 
     def shape(index: int) -> tuple[int, ...]:

@@ -113,3 +113,16 @@ def load_onnx(path: str | Path) -> Any:
 def is_onnx(path: str | Path) -> bool:
     """Whether `path` names an ONNX file; any other suffix than Keras' or ONNX's is an error."""
     return _checked(path, KERAS_SUFFIXES + ONNX_SUFFIXES).suffix.lower() in ONNX_SUFFIXES
+
+
+def load_tflite(path: str | Path, **kwargs: Any) -> Any:
+    """A LiteRT interpreter for a `.tflite` file, tensors allocated; a truncated or foreign file is one line."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = _checked(path, (".tflite",))
+    try:
+        interp = Interpreter(model_path=str(path), **kwargs)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:  # LiteRT's "Could not open ..." / flatbuffer verification errors
+        raise ModelFileError(f"model file '{path}' could not be read as a TFLite model: {_first_line(exc)}") from None
+    return interp
