@@ -161,6 +161,12 @@ def test_cifar_metadata_that_would_run_code_is_refused(tmp_path: Path, capsys) -
 
 
 # -------------------------------------------------------------------------------------------- YAML recipes
+# a billion-laughs YAML: nine levels of six aliases each (10 million leaves when expanded)
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
@@ -169,8 +175,7 @@ def test_cifar_metadata_that_would_run_code_is_refused(tmp_path: Path, capsys) -
         ("model:\n  depth: [50]\n", "depth"),
         ("train: 5\n", "must be a mapping"),
         (
-            "a: &a [x, x, x, x, x, x, x, x, x]\n"
-            + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
+            ALIAS_BOMB,
             "unknown section",
         ),  # fmt: skip
     ],
