@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import DataConfig, ModelConfig, TrainConfig
+from resnet_edge.config import DataConfig, ModelConfig, Recipe, TrainConfig
 from resnet_edge.data import load_data
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.train import _optimizer, train
@@ -47,7 +47,8 @@ def bare(model_config: ModelConfig, x: np.ndarray, y: np.ndarray, epochs: int, b
     """The textbook loop: the same model, optimizer (recipe sgd-step) and loss, `fit` on in-memory tensors."""
     keras.utils.set_random_seed(0)
     model = build_resnet(model_config)
-    optimizer = _optimizer(TrainConfig(epochs=epochs, batch_size=batch), steps_per_epoch=-(-len(x) // batch))
+    config = TrainConfig(recipe=Recipe.SGD_STEP, epochs=epochs, batch_size=batch)
+    optimizer = _optimizer(config, Recipe.SGD_STEP, steps_per_epoch=-(-len(x) // batch))
     model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
     timer = _EpochTimer()
     xt, yt = tf.constant(x.astype("float32")), tf.one_hot(y, model_config.classes)
@@ -57,7 +58,8 @@ def bare(model_config: ModelConfig, x: np.ndarray, y: np.ndarray, epochs: int, b
 
 def ours(model_config: ModelConfig, data, epochs: int, batch: int, augment: bool) -> float:
     with tempfile.TemporaryDirectory() as out:
-        train(model_config, data, TrainConfig(epochs=epochs, batch_size=batch, augment=augment), out=out)
+        config = TrainConfig(recipe=Recipe.SGD_STEP, epochs=epochs, batch_size=batch, augment=augment, min_accuracy=0)
+        train(model_config, data, config, out=out)
         history = json.loads((Path(out) / "train_state.json").read_text())["history"]
     return statistics.median(r["images_per_second"] for r in history[1:])
 

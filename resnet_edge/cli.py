@@ -181,6 +181,10 @@ WeightsOpt = Annotated[
         help="keras.applications ResNet50/101/152 ImageNet weights (.h5) to fine-tune from; never downloaded."
     ),
 ]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option("--stream/--no-stream", help="Folders: decode training images from disk (default: when large)."),
+]
 MinAccuracyOpt = Annotated[
     float | None, typer.Option(help="Fail (exit 1) below this validation accuracy in %; default: near chance.")
 ]
@@ -222,6 +226,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
     weights: WeightsOpt = None,
     min_accuracy: MinAccuracyOpt = None,
+    stream: StreamOpt = None,
 ) -> None:
     """Train a ResNet: the uncompressed model that later stages compress and compare against. Exits 1 when the
     model ends near chance."""
@@ -238,9 +243,10 @@ def train(
                                strategy=strategy, deterministic=deterministic, weights=weights,
                                min_accuracy=min_accuracy)  # fmt: skip
     dataset = load_data(DataConfig(source=data, val_source=val_data, val_split=val_split, per_class=per_class,
-                                   seed=seed), size=probe.input_size, channels=channels)  # fmt: skip
+                                   seed=seed, stream=stream), size=probe.input_size, channels=channels)  # fmt: skip
     for line in dataset.skipped:
-        err_console.print(f"warning: skipped unreadable image {line}", markup=False, soft_wrap=True)
+        err_console.print(f"warning: skipped {line}", markup=False, soft_wrap=True)
+    console.print(dataset.summary(), markup=False, soft_wrap=True)
     result = train_model(replace(probe, classes=dataset.num_classes), dataset, train_config, out=out, resume=resume)
     console.print(
         f"best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}/{result.epochs} · "
@@ -699,6 +705,7 @@ def build(
     deploy_size: Annotated[
         int | None, typer.Option(help="Also time each architecture at this input size (latency only).")
     ] = None,
+    stream: StreamOpt = None,
     max_accuracy_drop: Annotated[float | None, typer.Option(help="Pruning budget in accuracy points.")] = None,
     target_macs: Annotated[float | None, typer.Option(help="Prune to this fraction of the MACs instead.")] = None,
     no_prune: Annotated[bool, typer.Option("--no-prune", help="Skip depth pruning.")] = False,
@@ -734,6 +741,7 @@ def build(
     put("train", "weights", weights)
     put("train", "min_accuracy", min_accuracy)
     put("bench", "deploy_size", deploy_size)
+    put("data", "stream", stream)
     for section in ("data", "train", "quantize", "bench"):
         put(section, "seed", seed)
     if max_accuracy_drop is not None or target_macs is not None:

@@ -226,6 +226,7 @@ class DataConfig:
     val_split: float = 0.2
     per_class: int = 1000  # images per class of the built-in set
     seed: int = 0
+    stream: bool | None = None  # folders: decode training images from disk each epoch (None: when they are large)
 
     def __post_init__(self) -> None:
         if not 0 < self.val_split < 1:

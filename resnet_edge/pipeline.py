@@ -102,6 +102,9 @@ def build(config: BuildConfig, *, out: str | Path, allow_invalid: bool = True) -
     write_text(run.out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     model = config.model
     data = load_data(config.data, size=model.input_size, channels=model.channels)
+    console.print(data.summary(), markup=False, soft_wrap=True)
+    for line in data.skipped:
+        console.print(f"[yellow]skipped {line}[/yellow]", soft_wrap=True)
     keys = {"train": _key(config.model.to_dict(), config.data, config.train.to_dict())}
     keys["prune"] = _key(keys["train"], config.prune.to_dict() if config.prune else None)
     keys["export"] = _key(keys["prune"], config.quantize.to_dict(), config.export.to_dict())

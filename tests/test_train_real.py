@@ -38,7 +38,7 @@ def test_real_image_folder_trains_and_names_bad_files(tmp_path: Path, capsys) ->
                  "--recipe", "adam-plateau", "--batch-size", "64", "--no-augment", "--out", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0
-    assert "corrupt.png" in err and "empty.jpg" in err and err.count("skipped unreadable image") == 2
+    assert "corrupt.png" in err and "empty.jpg" in err and err.count("warning: skipped") == 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best_val_accuracy"] > 0.85  # 10 classes: chance is 0.10
     assert (out / "labels.txt").read_text().split() == [str(d) for d in range(10)]

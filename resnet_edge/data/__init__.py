@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from resnet_edge.config import DataConfig
+from resnet_edge.data.folder import ImageFiles
 from resnet_edge.errors import DataError
+
+STATS_SAMPLE = 2000
 
 SCHEMES = "inspection, folder:DIR, cifar10:PATH"
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x_train: np.ndarray  # uint8 [N, H, W, C]
+    x_train: np.ndarray | ImageFiles  # uint8 [N, H, W, C], in memory or left on disk (streamed)
     y_train: np.ndarray  # int32 [N]
     x_val: np.ndarray
     y_val: np.ndarray
@@ -33,9 +36,27 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def summary(self) -> str:
+        """One line: split sizes, image shape, where the training images live, per-class counts, skips."""
+        counts = np.bincount(self.y_train, minlength=self.num_classes)
+        per_class = ", ".join(f"{n} {c}" for n, c in zip(self.class_names, counts, strict=True))
+        _, h, w, c = self.x_train.shape
+        where = "streamed from disk" if self.streamed else "in memory"
+        skipped = f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
+        return (f"data {self.source}: {len(self.y_train)} training / {len(self.y_val)} validation images, {h}x{w}x{c}, "
+                f"{where}; training images per class: {per_class}{skipped}")  # fmt: skip
+
+    @property
+    def streamed(self) -> bool:
+        return not isinstance(self.x_train, np.ndarray)
+
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-channel mean and std of the training pixels, for the model's normalization layer."""
-        x = self.x_train.reshape(-1, self.x_train.shape[-1]).astype(np.float64)
+        """Per-channel mean and std of the training pixels, for the model's normalization layer (of a seeded
+        sample of 2000 images when they stream from disk)."""
+        images = self.x_train
+        if self.streamed and len(images) > STATS_SAMPLE:
+            images = images[np.sort(np.random.default_rng(0).choice(len(images), STATS_SAMPLE, replace=False))]
+        x = np.asarray(images).reshape(-1, self.x_train.shape[-1]).astype(np.float64)
         return tuple(float(v) for v in x.mean(0)), tuple(float(max(v, 1e-3)) for v in x.std(0))
 
 
@@ -88,6 +109,19 @@ def available_memory() -> int:
         return 1 << 62
 
 
+STREAM_ABOVE_BYTES = 2 << 30  # decoded training images above this (or a quarter of free memory) stream from disk
+
+
+def streams(config: DataConfig, folder: str, size: int, channels: int) -> bool:
+    """Whether a folder's training images stay on disk: `config.stream`, or by their decoded size."""
+    if config.stream is not None:
+        return config.stream
+    from resnet_edge.data.folder import IMAGE_SUFFIXES
+
+    count = sum(1 for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return count * size * size * channels > min(STREAM_ABOVE_BYTES, available_memory() // 4)
+
+
 def check_memory(images: int, size: int, channels: int, source: str) -> None:
     """Refuse, before allocating, a data set that cannot fit in memory (uint8 pixels, plus the float32 batch
     copies training makes, kept under half of what is free)."""
@@ -112,8 +146,11 @@ def _load(source: str, size: int, channels: int, config: DataConfig, names: tupl
         x, y, names = generate(SynthSpec(size=size, per_class=config.per_class, seed=config.seed, channels=channels))
         return x, y, names, [], None
     if scheme == "folder":
-        from resnet_edge.data.folder import read_folder
+        from resnet_edge.data.folder import list_folder, read_folder
 
+        if streams(config, arg, size, channels):
+            files, y, names, skipped = list_folder(arg, size=size, channels=channels, class_names=names)
+            return files, y, names, skipped, None
         x, y, names, skipped = read_folder(arg, size=size, channels=channels, class_names=names)
         return x, y, names, skipped, None
     from resnet_edge.data.cifar import load_cifar10
@@ -134,7 +171,8 @@ def load_data(config: DataConfig, *, size: int, channels: int) -> Dataset:
         xv, yv = test
     else:
         train_idx, val_idx = stratified_split(y, config.val_split, config.seed)
-        x, y, xv, yv = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+        xv, yv = x[val_idx], y[val_idx]  # the validation split is decoded into memory, even when training streams
+        x, y = (x.subset(train_idx) if isinstance(x, ImageFiles) else x[train_idx]), y[train_idx]
     if len(x) == 0 or len(xv) == 0:
         raise DataError(f"data '{config.source}' gives {len(x)} training and {len(xv)} validation images")
     return Dataset(x, y, xv, yv, tuple(names), config.source, tuple(skipped))

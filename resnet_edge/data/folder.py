@@ -3,6 +3,7 @@ hidden files and folders are ignored."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +47,7 @@ def _class_files(folder: Path) -> tuple[list[Path], list[str]]:
     return files, skipped
 
 
-def read_folder(
-    root: str | Path, *, size: int, channels: int, class_names: tuple[str, ...] | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
-    """(images, labels, class names, skipped files with reasons) of an image folder.
-
-    `class_names` fixes the label order (a validation folder must use the training folder's classes).
-    """
-    root = Path(root)
+def _class_folders(root: Path, class_names: tuple[str, ...] | None) -> tuple[Path, tuple[str, ...]]:
     if not root.is_dir():
         raise DataError(f"data folder '{root}' does not exist; give a folder with one sub-folder per class")
     found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -66,6 +60,17 @@ def read_folder(
     missing = [c for c in names if c not in found]
     if missing:
         raise DataError(f"data folder '{root}' lacks the class folder(s) {', '.join(missing)}")
+    return root, tuple(names)
+
+
+def read_folder(
+    root: str | Path, *, size: int, channels: int, class_names: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
+    """(images, labels, class names, skipped files with reasons) of an image folder.
+
+    `class_names` fixes the label order (a validation folder must use the training folder's classes).
+    """
+    root, names = _class_folders(Path(root), class_names)
     from resnet_edge.data import check_memory
 
     listed = {name: _class_files(root / name) for name in names}
@@ -84,3 +89,61 @@ def read_folder(
         if len(images) == before:
             raise DataError(f"class folder '{root / name}' has no readable image ({', '.join(IMAGE_SUFFIXES)})")
     return np.stack(images), np.asarray(labels, np.int32), tuple(names), skipped
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Images left on disk: an array-like [N, size, size, channels] of uint8 that decodes only what is indexed.
+
+    Training streams them through tf.data (parallel decode, bounded memory); code that needs a few images
+    (calibration, normalization statistics) indexes them like an array.
+    """
+
+    paths: tuple[str, ...]
+    size: int
+    channels: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), self.size, self.size, self.channels)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return read_image(self.paths[index], self.size, self.channels)
+        picked = np.arange(len(self.paths))[index]
+        if picked.ndim == 0:
+            return read_image(self.paths[int(picked)], self.size, self.channels)
+        empty = np.zeros((0, self.size, self.size, self.channels), np.uint8)
+        return np.stack([read_image(self.paths[i], self.size, self.channels) for i in picked]) if len(picked) else empty
+
+    def subset(self, index: np.ndarray) -> ImageFiles:
+        return ImageFiles(tuple(self.paths[i] for i in index), self.size, self.channels)
+
+
+def list_folder(
+    root: str | Path, *, size: int, channels: int, class_names: tuple[str, ...] | None = None
+) -> tuple[ImageFiles, np.ndarray, tuple[str, ...], list[str]]:
+    """Like read_folder, but the images stay on disk: (ImageFiles, labels, class names, skipped). Each file's
+    header is opened so that non-images are skipped and named now, not mid-training."""
+    from PIL import Image
+
+    root, names = _class_folders(Path(root), class_names)
+    paths, labels, skipped = [], [], []
+    for label, name in enumerate(names):
+        files, not_images = _class_files(root / name)
+        skipped += not_images
+        before = len(paths)
+        for path in files:
+            try:
+                with Image.open(path) as img:
+                    img.verify()  # reads and checks the file without decoding the pixels
+                paths.append(str(path))
+                labels.append(label)
+            except Exception as exc:  # PIL raises many kinds for a bad file; the file is skipped, and named
+                skipped.append(f"{path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        if len(paths) == before:
+            raise DataError(f"class folder '{root / name}' has no readable image ({', '.join(IMAGE_SUFFIXES)})")
+    return ImageFiles(tuple(paths), size, channels), np.asarray(labels, np.int32), names, skipped

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from resnet_edge._tf import tf
+from resnet_edge.data.folder import ImageFiles, read_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -38,9 +39,18 @@ def train_dataset(
     augment: bool,
     vertical_flips: bool = True,
 ) -> tf.data.Dataset:
-    """Shuffled (reshuffled every epoch), augmented, one-hot, batched and prefetched training batches."""
-    ds = tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, num_classes))).cache()
-    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    """Shuffled (reshuffled every epoch), augmented, one-hot, batched and prefetched training batches.
+
+    In-memory images are cached as tensors; ImageFiles stream: the file names are shuffled (cheap), then
+    decoded in parallel by the same reader as in memory, so memory is bounded by the batches in flight."""
+    labels = tf.one_hot(y, num_classes)
+    if isinstance(x, ImageFiles):
+        ds = tf.data.Dataset.from_tensor_slices((list(x.paths), labels))
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(_decoder(x.size, x.channels), num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, labels)).cache()
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     if augment:
         # three stateless seeds per image from a seeded stream that changes every epoch
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).batch(3)
@@ -48,6 +58,15 @@ def train_dataset(
             lambda xy, s: _augment(x.shape[1], vertical_flips)(xy[0], xy[1], s), num_parallel_calls=AUTOTUNE
         )
     return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _decoder(size: int, channels: int):
+    def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.numpy_function(lambda p: read_image(p.decode(), size, channels), [path], tf.uint8, stateful=False)
+        image.set_shape((size, size, channels))
+        return image, label
+
+    return decode
 
 
 def eval_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int) -> tf.data.Dataset:

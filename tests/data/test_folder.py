@@ -132,3 +132,21 @@ def test_gif_first_frame_hidden_files_and_other_files(tmp_path) -> None:
     assert names == ("a", "b") and list(y) == [0, 0, 1]  # anim.gif and ok.png in a; the hidden ones ignored
     assert abs(int(x[0].mean()) - 200) <= 2  # the GIF's first frame
     assert len(skipped) == 1 and "notes.txt: not an image file" in skipped[0]
+
+
+def test_streamed_folder_trains_from_disk_like_the_in_memory_one(tmp_path) -> None:
+    """--stream keeps the training images on disk: the same images, decoded by the same reader, batch by batch."""
+    from resnet_edge.data.folder import ImageFiles
+    from resnet_edge.data.pipeline import train_dataset
+
+    root = _folder(tmp_path / "d", per_class=10)
+    memory = load_data(DataConfig(source=f"folder:{root}", stream=False), size=16, channels=3)
+    streamed = load_data(DataConfig(source=f"folder:{root}", stream=True), size=16, channels=3)
+    assert isinstance(streamed.x_train, ImageFiles) and streamed.streamed and not memory.streamed
+    assert np.array_equal(streamed.x_train[np.arange(len(streamed.x_train))], memory.x_train)
+    assert np.array_equal(streamed.x_val, memory.x_val) and streamed.channel_stats() == memory.channel_stats()
+    kwargs = {"num_classes": 2, "batch_size": 4, "seed": 3, "augment": False}
+    a = np.concatenate([b[0].numpy() for b in train_dataset(memory.x_train, memory.y_train, **kwargs)])
+    b = np.concatenate([b[0].numpy() for b in train_dataset(streamed.x_train, streamed.y_train, **kwargs)])
+    assert a.shape == b.shape and np.array_equal(np.sort(a.reshape(len(a), -1), 0), np.sort(b.reshape(len(b), -1), 0))
+    assert "streamed from disk" in streamed.summary() and "cat 8, dog 8" in streamed.summary()
