@@ -188,9 +188,9 @@ def _export(config: BuildConfig, data, run: _Run) -> dict[str, Any]:
     result = export(load_keras(source), data=data, config=config.export, quantize=config.quantize,
                     out=run.out / "export", model_config=load_model_config(source))  # fmt: skip
     baseline = run.out / "baseline" / "model.keras"
-    if (
-        source != baseline
-    ):  # the unpruned model as TFLite fp32: the yardstick that separates depth and int8 from runtime
+    # the unpruned model as TFLite fp32: the yardstick that separates depth and int8 from the runtime (when the
+    # search removed nothing, the export's own fp32 file is that model)
+    if load_model_config(source).arch != load_model_config(baseline).arch:
         unpruned = replace(config.export, formats=(ExportFormat.TFLITE,), modes=(QuantMode.FP32,))
         export(load_keras(baseline), data=data, config=unpruned, quantize=config.quantize, out=run.out / UNPRUNED,
                model_config=load_model_config(baseline))  # fmt: skip
