@@ -823,10 +823,26 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"resnet-edge: error: cannot use{where}: {_bounded(exc.strerror or str(exc))}",
                           soft_wrap=True, markup=False)  # fmt: skip
         return 2
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("resnet-edge: interrupted", markup=False)
-        return 130
+    except typer.Abort as exc:  # click turns an EOFError (a truncated stream, a closed stdin) into Abort
+        if isinstance(exc.__cause__, EOFError):
+            err_console.print(f"resnet-edge: error: input ended early (a truncated file?): {exc.__cause__}",
+                              soft_wrap=True, markup=False)  # fmt: skip
+            return 2
+        return _interrupted()
+    except KeyboardInterrupt:
+        return _interrupted()
+    if result == INTERRUPTED:  # typer maps Ctrl-C to a silent exit code 130
+        return _interrupted()
     return result if isinstance(result, int) else 0
+
+
+INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
+
+
+def _interrupted() -> int:
+    err_console.print("resnet-edge: interrupted (Ctrl-C); finished epochs and stages are kept "
+                      "(train --resume, or the same build command, continues)", markup=False)  # fmt: skip
+    return INTERRUPTED
 
 
 if __name__ == "__main__":

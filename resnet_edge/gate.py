@@ -78,6 +78,10 @@ class GateConfig:
     def __post_init__(self) -> None:
         if self.max_slowdown < 0:
             raise ConfigError(f"max slowdown {self.max_slowdown!r} is negative; give a percentage >= 0")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ConfigError(f"threads {self.threads!r} are not accepted; give a count >= 1, or 0 for all cores")
+        if self.rounds < 5:
+            raise ConfigError(f"rounds {self.rounds!r} are too few for an interval; give >= 5")
 
 
 @dataclass(frozen=True)
@@ -119,11 +123,12 @@ def gate(candidate: str | Path, baseline: str | Path, config: GateConfig | None 
                         confidence=config.confidence, seed=config.seed)  # fmt: skip
     result = measure([candidate], baseline=baseline, config=bench)
     base, cand = result.rows
-    ratio = cand.ratio[str(result.threads[0])]
+    threads = str(result.threads[0])  # 0 ("all cores") resolved to the machine's count
+    ratio = cand.ratio[threads]
     limit = 1 + config.max_slowdown
     latency = Check("latency", ratio.low <= limit, ratio.median, limit,
                     f"latency ratio {ratio.median:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] at {config.confidence:.0%} "
-                    f"confidence, {config.threads} thread(s), {cand.latency[str(config.threads)]['runs']} rounds; "
+                    f"confidence, {threads} thread(s), {cand.latency[threads]['runs']} rounds; "
                     f"fails when the interval lies above {limit:.2f}")  # fmt: skip
     statics = [
         _static_check("macs", config.max_macs, cand.macs, base.macs),

@@ -229,3 +229,32 @@ def test_damaged_stage_marker_redoes_the_stage(tmp_path: Path) -> None:
     assert run.done("train", "key") is None
     (tmp_path / ".stages" / "train.json").write_text(json.dumps({"key": "key"}))  # no file list
     assert run.done("train", "key") is None
+
+
+@pytest.mark.parametrize(("threads", "expected"), [("-1", "threads -1 are not accepted"), ("two", "'two' is not")])
+def test_gate_threads_it_does_not_know(tflite: Path, capsys, threads: str, expected: str) -> None:
+    args = ["gate", "--candidate", tflite, "--baseline", tflite, "--rounds", "5", "--threads", threads]
+    assert expected in _one_line(capsys, args)
+
+
+def test_gate_threads_zero_means_all_cores(tflite: Path, capsys) -> None:
+    assert main(["gate", "--candidate", str(tflite), "--baseline", str(tflite), "--rounds", "5", "--threads", "0"]) == 0
+
+
+def test_ctrl_c_says_so(tmp_path: Path) -> None:
+    """SIGINT during training: one line that says what happened and what is kept, exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "resnet_edge", "train", "--depth", "8", "--per-class", "100", "--epochs", "200",
+           "--min-accuracy", "0", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "history.csv").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "resnet-edge: interrupted (Ctrl-C)" in err and len(err.strip().splitlines()) == 1
