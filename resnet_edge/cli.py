@@ -15,7 +15,7 @@ from rich.table import Table
 # Typer >= 0.20 vendors Click; its exceptions are what `standalone_mode=False` lets through (typer is pinned).
 from typer._click import exceptions as click_exc
 
-from resnet_edge.config import Recipe, Shortcut, Strategy, TrainConfig, Variant, Version
+from resnet_edge.config import PruneConfig, Recipe, Shortcut, Strategy, TrainConfig, Variant, Version
 from resnet_edge.console import console, err_console, set_quiet
 from resnet_edge.errors import ConfigError, ResnetEdgeError
 
@@ -309,7 +309,9 @@ def prune(
     step_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after each step.")] = 1,
     patience: Annotated[int, typer.Option(help="Rejected steps in a row that end the search.")] = 3,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tune epochs after a one-shot removal.")] = 2,
-    finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tuning.")] = 0.01,
+    finetune_lr: Annotated[
+        float, typer.Option(help="Peak learning rate of the fine-tuning.")
+    ] = PruneConfig.finetune_lr,
     calibration_batches: Annotated[int, typer.Option(help="Training batches (of 64) for the residual ratios.")] = 4,
     distill: Annotated[
         bool, typer.Option("--distill", help="Fine-tune with distillation from the unpruned model.")
@@ -840,8 +842,9 @@ INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 
 
 def _interrupted() -> int:
-    err_console.print("resnet-edge: interrupted (Ctrl-C); finished epochs and stages are kept "
-                      "(train --resume, or the same build command, continues)", markup=False)  # fmt: skip
+    message = ("resnet-edge: interrupted (Ctrl-C); finished epochs and stages are kept "
+               "(train --resume, or the same build command, continues)")  # fmt: skip
+    err_console.print(message, markup=False, soft_wrap=True)
     return INTERRUPTED
 
 

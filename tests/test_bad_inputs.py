@@ -231,7 +231,9 @@ def test_damaged_stage_marker_redoes_the_stage(tmp_path: Path) -> None:
     assert run.done("train", "key") is None
 
 
-@pytest.mark.parametrize(("threads", "expected"), [("-1", "threads -1 are not accepted"), ("two", "'two' is not")])
+@pytest.mark.parametrize(
+    ("threads", "expected"), [("-1", "threads -1 are not accepted"), ("two", "Input should be a valid integer")]
+)
 def test_gate_threads_it_does_not_know(tflite: Path, capsys, threads: str, expected: str) -> None:
     args = ["gate", "--candidate", tflite, "--baseline", tflite, "--rounds", "5", "--threads", threads]
     assert expected in _one_line(capsys, args)

@@ -72,6 +72,8 @@ def test_multiworker_training_on_two_local_processes(tmp_path: Path) -> None:
             "16",
             "--strategy",
             "multiworker",
+            "--min-accuracy",
+            "0",
             "--out",
             str(tmp_path / "run"),
         ]
