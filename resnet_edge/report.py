@@ -137,12 +137,13 @@ def write_report(run: str | Path) -> Path:
     try:
         header, rows = artifact_table(run)
         _plot_bench(run)
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:  # valid JSON of another shape
+        summary = _summary(run)
+        deploy = deploy_table(run)
+    except (KeyError, TypeError, IndexError, AttributeError, StopIteration) as exc:  # valid JSON of another shape
         raise ConfigError(
-            f"run folder '{run}': bench.json or manifest.json is not what build writes (missing {exc!s:.60}); "
-            "rerun `resnet-edge build` (or bench)"
+            f"run folder '{run}': bench.json, manifest.json, prune.json or metrics.json is not what build writes "
+            f"({type(exc).__name__} {exc!s:.60}); rerun `resnet-edge build` (or bench)"
         ) from None
-    summary = _summary(run)
     plots = [(title, run / rel) for title, rel in PLOTS if (run / rel).exists()]
     md = [f"# resnet-edge report: {run.name}", "", *summary, "",
           "MACs count one multiply-add as 1 (FLOPs = 2 x MACs). Latency at batch 1, all artifacts measured "
@@ -150,7 +151,6 @@ def write_report(run: str | Path) -> Path:
           "and against the unpruned model as TFLite fp32 (same runtime: what depth and int8 gained).",
           "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
     md += ["| " + " | ".join(r) + " |" for r in rows]
-    deploy = deploy_table(run)
     if deploy:
         md += ["", f"## {deploy[0]}", "", "| " + " | ".join(deploy[1]) + " |", "|" + "---|" * len(deploy[1])]
         md += ["| " + " | ".join(r) + " |" for r in deploy[2]]

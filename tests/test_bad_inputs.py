@@ -93,6 +93,16 @@ def test_damaged_bench_json_for_report(tmp_path: Path, capsys, bench: str, expec
     assert expected in _one_line(capsys, ["report", tmp_path])
 
 
+@pytest.mark.parametrize("name", ["pruned/prune.json", "baseline/metrics.json"])
+def test_damaged_stage_results_for_report(tmp_path: Path, capsys, name: str) -> None:
+    rows = [{"name": "baseline/model.keras", "macs": 1, "params": 1, "bytes": 1, "accuracy": 1.0,
+             "latency": {"1": {"p50_ms": 1.0}}, "ratio": {}}]  # fmt: skip
+    (tmp_path / "bench.json").write_text(json.dumps({"threads": [1], "rows": rows}))
+    (tmp_path / name).parent.mkdir()
+    (tmp_path / name).write_text(json.dumps({"steps": "none"}))
+    assert "is not what build writes" in _one_line(capsys, ["report", tmp_path])
+
+
 def test_damaged_manifest_and_labels_for_predict(tmp_path: Path, tflite: Path, capsys) -> None:
     from PIL import Image
 
