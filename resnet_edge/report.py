@@ -43,6 +43,8 @@ def artifact_table(run: Path) -> tuple[list[str], list[list[str]]]:
         raise ConfigError(f"run folder '{run}' has no bench.json; run `resnet-edge build` (or bench) first")
     manifest = _read(run / "manifest.json") or {}
     valid = {a["path"]: a["valid"] for a in manifest.get("artifacts", [])}
+    unpruned = _read(run / "export" / "unpruned" / "manifest.json") or {}  # the yardstick export, validated too
+    valid.update({f"export/unpruned/{a['path']}": a["valid"] for a in unpruned.get("artifacts", [])})
     depths = _depths(run)
     threads = [str(t) for t in bench["threads"]]
     reference = bench.get("reference")
