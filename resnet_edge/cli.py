@@ -227,6 +227,9 @@ def train(
     weights: WeightsOpt = None,
     min_accuracy: MinAccuracyOpt = None,
     stream: StreamOpt = None,
+    stream_cache: Annotated[
+        str | None, typer.Option(help="With --stream: keep decoded images in this cache file (tf.data).")
+    ] = None,
 ) -> None:
     """Train a ResNet: the uncompressed model that later stages compress and compare against. Exits 1 when the
     model ends near chance."""
@@ -243,7 +246,8 @@ def train(
                                strategy=strategy, deterministic=deterministic, weights=weights,
                                min_accuracy=min_accuracy)  # fmt: skip
     dataset = load_data(DataConfig(source=data, val_source=val_data, val_split=val_split, per_class=per_class,
-                                   seed=seed, stream=stream), size=probe.input_size, channels=channels)  # fmt: skip
+                                   seed=seed, stream=stream, stream_cache=stream_cache), size=probe.input_size,
+                        channels=channels)  # fmt: skip
     for line in dataset.skipped:
         err_console.print(f"warning: skipped {line}", markup=False, soft_wrap=True)
     console.print(dataset.summary(), markup=False, soft_wrap=True)

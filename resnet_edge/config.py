@@ -227,6 +227,7 @@ class DataConfig:
     per_class: int = 1000  # images per class of the built-in set
     seed: int = 0
     stream: bool | None = None  # folders: decode training images from disk each epoch (None: when they are large)
+    stream_cache: str | None = None  # with streaming: keep the decoded training images in this file (tf.data cache)
 
     def __post_init__(self) -> None:
         if not 0 < self.val_split < 1:

@@ -8,7 +8,7 @@ layer of the model.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +150,7 @@ def _load(source: str, size: int, channels: int, config: DataConfig, names: tupl
 
         if streams(config, arg, size, channels):
             files, y, names, skipped = list_folder(arg, size=size, channels=channels, class_names=names)
-            return files, y, names, skipped, None
+            return replace(files, cache=config.stream_cache), y, names, skipped, None
         x, y, names, skipped = read_folder(arg, size=size, channels=channels, class_names=names)
         return x, y, names, skipped, None
     from resnet_edge.data.cifar import load_cifar10

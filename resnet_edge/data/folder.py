@@ -102,6 +102,7 @@ class ImageFiles:
     paths: tuple[str, ...]
     size: int
     channels: int
+    cache: str | None = None  # a file prefix for tf.data's on-disk cache of the decoded images
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -120,7 +121,7 @@ class ImageFiles:
         return np.stack([read_image(self.paths[i], self.size, self.channels) for i in picked]) if len(picked) else empty
 
     def subset(self, index: np.ndarray) -> ImageFiles:
-        return ImageFiles(tuple(self.paths[i] for i in index), self.size, self.channels)
+        return ImageFiles(tuple(self.paths[i] for i in index), self.size, self.channels, self.cache)
 
 
 def list_folder(

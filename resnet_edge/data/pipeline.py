@@ -13,6 +13,7 @@ from resnet_edge._tf import tf
 from resnet_edge.data.folder import ImageFiles, read_image
 
 AUTOTUNE = tf.data.AUTOTUNE
+CACHE_SHUFFLE_BUFFER = 4096  # decoded images held for shuffling when streaming from an on-disk cache
 
 
 def _augment(size: int, vertical_flips: bool):
@@ -44,7 +45,12 @@ def train_dataset(
     In-memory images are cached as tensors; ImageFiles stream: the file names are shuffled (cheap), then
     decoded in parallel by the same reader as in memory, so memory is bounded by the batches in flight."""
     labels = tf.one_hot(y, num_classes)
-    if isinstance(x, ImageFiles):
+    if isinstance(x, ImageFiles) and x.cache:
+        # decoded once into an on-disk cache, then shuffled through a bounded buffer (memory stays bounded)
+        ds = tf.data.Dataset.from_tensor_slices((list(x.paths), labels))
+        ds = ds.map(_decoder(x.size, x.channels), num_parallel_calls=AUTOTUNE, deterministic=True).cache(x.cache)
+        ds = ds.shuffle(min(len(x), CACHE_SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    elif isinstance(x, ImageFiles):
         ds = tf.data.Dataset.from_tensor_slices((list(x.paths), labels))
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(_decoder(x.size, x.channels), num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -150,3 +150,19 @@ def test_streamed_folder_trains_from_disk_like_the_in_memory_one(tmp_path) -> No
     b = np.concatenate([b[0].numpy() for b in train_dataset(streamed.x_train, streamed.y_train, **kwargs)])
     assert a.shape == b.shape and np.array_equal(np.sort(a.reshape(len(a), -1), 0), np.sort(b.reshape(len(b), -1), 0))
     assert "streamed from disk" in streamed.summary() and "cat 8, dog 8" in streamed.summary()
+
+
+def test_streamed_folder_with_an_on_disk_cache(tmp_path) -> None:
+    from resnet_edge.data.pipeline import train_dataset
+
+    root = _folder(tmp_path / "d", per_class=10)
+    cache = tmp_path / "cache" / "decoded"
+    cache.parent.mkdir()
+    streamed = load_data(DataConfig(source=f"folder:{root}", stream=True, stream_cache=str(cache)), size=16, channels=3)
+    memory = load_data(DataConfig(source=f"folder:{root}", stream=False), size=16, channels=3)
+    kwargs = {"num_classes": 2, "batch_size": 4, "seed": 3, "augment": False}
+    for _ in range(2):  # the second epoch reads the cache
+        b = np.concatenate([b[0].numpy() for b in train_dataset(streamed.x_train, streamed.y_train, **kwargs)])
+        a = np.sort(memory.x_train.reshape(len(memory.x_train), -1), 0)
+        assert np.array_equal(np.sort(b.reshape(len(b), -1), 0), a)
+    assert list(cache.parent.glob("decoded*"))  # the cache file was written
