@@ -263,7 +263,10 @@ def test_ctrl_c_says_so(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "resnet_edge", "train", "--depth", "8", "--per-class", "100", "--epochs", "200",
            "--min-accuracy", "0", "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a shell that starts jobs in the background (CI) ignores SIGINT for them, and an ignored signal stays
+    # ignored across exec: give the child the default disposition a terminal's foreground job has
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     deadline = time.time() + 120
     while not (out / "history.csv").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
