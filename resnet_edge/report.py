@@ -50,7 +50,7 @@ def artifact_table(run: Path) -> tuple[list[str], list[list[str]]]:
     reference = bench.get("reference")
     header = ["artifact", "depth", "MACs (M)", "params (K)", "size (MB)", "accuracy %",
               *[f"p50 ms @{t} thr" for t in threads], *[f"speed-up @{t} thr" for t in threads],
-              *([f"vs {reference} @{t} thr" for t in threads] if reference else []), "valid"]  # fmt: skip
+              *([f"vs unpruned TFLite fp32 @{t} thr" for t in threads] if reference else []), "valid"]  # fmt: skip
     rows = []
     for r in bench["rows"]:
         ratios = [r.get("ratio") or {}, *([r.get("reference_ratio") or {}] if reference else [])]
