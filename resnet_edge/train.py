@@ -31,7 +31,7 @@ from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import eval_dataset, train_dataset
 from resnet_edge.errors import ConfigError, TrainingFailed
 from resnet_edge.fsutil import atomic_path, sha256, write_json, write_text
-from resnet_edge.models.pretrained import load_imagenet_weights
+from resnet_edge.models.pretrained import imagenet_model_config, load_imagenet_weights
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 
@@ -229,8 +229,10 @@ def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str,
     if path.exists():
         try:
             state = json.loads(path.read_text())
-            state["status"], state["config"], state["history"], state["best"]["val_accuracy"]  # noqa: B018
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            missing = {"status", "config", "history", "best"} - set(state)
+            if missing or not isinstance(state["history"], list) or "val_accuracy" not in state["best"]:
+                raise KeyError(sorted(missing))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
             raise ConfigError(
                 f"run folder '{out}' holds a damaged {STATE}; choose another --out, or delete the folder to start over"
             ) from None
@@ -379,7 +381,7 @@ def train(
         )
         config = replace(config, batch_size=len(data.x_train))
     if config.weights is not None and initial_model is None:
-        model_config, initial_model = load_imagenet_weights(config.weights, model_config)
+        model_config = imagenet_model_config(config.weights, model_config)  # cheap: the weights load below
     if model_config.input_mean is None:  # normalization inside the model, from the training pixels
         mean, std = data.channel_stats()
         model_config = replace(model_config, input_mean=mean, input_std=std)
@@ -397,6 +399,10 @@ def train(
         console.print(f"[dim]{out}: training already complete[/dim]")
         check_learned(state["best"]["val_accuracy"], data, config, recipe, model_config.name, out)
         return _result(out, model_config, state)
+    if (
+        config.weights is not None and initial_model is None
+    ):  # read before anything is written: a bad file costs nothing
+        _, initial_model = load_imagenet_weights(config.weights, model_config)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STATE, state)
     write_json(out / "model_config.json", model_config.to_dict())

@@ -135,6 +135,15 @@ def zoo_weights(layers: dict[str, dict[str, np.ndarray]]) -> dict[str, list[np.n
     return out
 
 
+def imagenet_model_config(path: str | Path, model_config: Any) -> Any:
+    """The model config with ImageNet's preprocessing, after the cheap checks (the file exists, the layout fits);
+    reading the weights is load_imagenet_weights'."""
+    if not Path(path).is_file():
+        raise _missing_file(Path(path), model_config.depth)
+    check_model_config(model_config)
+    return replace(model_config, input_mean=IMAGENET_MEAN_RGB, input_std=(1.0, 1.0, 1.0))
+
+
 def load_imagenet_weights(path: str | Path, model_config: Any) -> tuple[Any, Any]:
     """(model config with ImageNet preprocessing, the zoo model holding the file's weights).
 
@@ -144,16 +153,13 @@ def load_imagenet_weights(path: str | Path, model_config: Any) -> tuple[Any, Any
     from resnet_edge.models.resnet import build_resnet
 
     path = Path(path)
-    if not path.is_file():
-        raise _missing_file(path, model_config.depth)
-    check_model_config(model_config)
+    model_config = imagenet_model_config(path, model_config)
     layers = read_h5_weights(path)
     depth = file_depth(layers, path)
     if depth != model_config.depth:
         raise ModelFileError(
             f"weights file '{path}' holds ResNet-{depth} weights; the model is ResNet-{model_config.depth}"
         )
-    model_config = replace(model_config, input_mean=IMAGENET_MEAN_RGB, input_std=(1.0, 1.0, 1.0))
     model = build_resnet(model_config)
     weights = zoo_weights(layers)
     for layer in model.layers:
