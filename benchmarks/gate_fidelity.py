@@ -28,10 +28,11 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path("runs/gate_fidelity"))
     args = p.parse_args()
 
-    from resnet_edge.config import ModelConfig, QuantMode
+    from resnet_edge.config import QuantMode
     from resnet_edge.export.tflite import export_tflite
     from resnet_edge.fsutil import write_json
     from resnet_edge.gate import GateConfig, gate
+    from resnet_edge.models.config import ModelConfig
     from resnet_edge.models.resnet import build_resnet
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -44,12 +44,14 @@ def main() -> int:
         pass
     from plain import plain_ort_int8, plain_tflite_int8
 
-    from resnet_edge.config import DataConfig, ModelConfig, QuantizeConfig, QuantMode
+    from resnet_edge.config import QuantizeConfig, QuantMode
     from resnet_edge.data import load_data
+    from resnet_edge.data.config import DataConfig
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.export.tflite import export_tflite
     from resnet_edge.fsutil import write_json
     from resnet_edge.latency import interleaved, summary
+    from resnet_edge.models.config import ModelConfig
     from resnet_edge.models.resnet import build_resnet
     from resnet_edge.runtime import load_runner
 

@@ -28,9 +28,9 @@ def plain_ort_int8(fp32: Path, images: np.ndarray, path: Path, *, u8s8: bool = F
     from onnxruntime.quantization import QuantType, quantize_static
 
     from resnet_edge._tf import quiet
-    from resnet_edge.export.onnx import _input_name, _Reader
+    from resnet_edge.quantize.onnx import CalibrationReader, input_name
 
     kwargs = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "per_channel": True} if u8s8 else {}
     with quiet():
-        quantize_static(str(fp32), str(path), _Reader(images, _input_name(fp32)), **kwargs)
+        quantize_static(str(fp32), str(path), CalibrationReader(images, input_name(fp32)), **kwargs)
     return path

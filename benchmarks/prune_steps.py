@@ -24,14 +24,14 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=200)
     args = p.parse_args()
 
-    from resnet_edge.config import DataConfig
     from resnet_edge.data import load_data
+    from resnet_edge.data.config import DataConfig
     from resnet_edge.export.tflite import to_tflite_fp32
     from resnet_edge.fsutil import write_json
     from resnet_edge.latency import tflite_latency
     from resnet_edge.models.flops import count_keras
     from resnet_edge.models.io import load_keras
-    from resnet_edge.prune import load_model_config
+    from resnet_edge.models.io import load_model_config
 
     paths = {0: args.unpruned} | {int(k): args.run / f"step{int(k)}" / "model.keras" for k in args.steps.split(",")}
     config = load_model_config(args.unpruned)

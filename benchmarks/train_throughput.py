@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import DataConfig, ModelConfig, Recipe, TrainConfig
+from resnet_edge.config import Recipe, TrainConfig
 from resnet_edge.data import load_data
+from resnet_edge.data.config import DataConfig
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.train import _optimizer, train
 

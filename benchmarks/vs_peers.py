@@ -37,7 +37,7 @@ def main() -> int:
     from resnet_edge.fsutil import write_json
     from resnet_edge.latency import interleaved, summary
     from resnet_edge.models.io import load_keras
-    from resnet_edge.quantize import representative_images
+    from resnet_edge.quantize.calibration import representative_images
     from resnet_edge.runtime import load_runner
 
     run = args.run

@@ -9,14 +9,17 @@ rounds, so "1.04 [0.99, 1.09]" reads "4 % slower, but not distinguishable from e
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from resnet_edge import metrics
 from resnet_edge.config import BenchConfig
 from resnet_edge.data import Dataset
+from resnet_edge.errors import ConfigError
+from resnet_edge.fsutil import read_json
 from resnet_edge.latency import interleaved, summary
 
 
@@ -31,6 +34,10 @@ class Ratio:
     @property
     def speedup(self) -> float:
         return 1.0 / self.median
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ratio:
+        return cls(float(d["median"]), float(d["low"]), float(d["high"]))
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,12 @@ class Row:
             d[key] = {k: {**asdict(v), "speedup": v.speedup} for k, v in getattr(self, key).items()}
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        ratios = {key: {t: Ratio.from_dict(r) for t, r in (d.get(key) or {}).items()}
+                  for key in ("ratio", "reference_ratio")}  # fmt: skip
+        return cls(**{**d, **ratios})
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -61,16 +74,44 @@ class BenchResult:
     threads: tuple[int, ...]
     config: BenchConfig
     reference: str | None = None  # a second yardstick, e.g. the unpruned model as TFLite fp32
+    input_size: int | None = None  # set on latency-only timings at another input size (build --deploy-size)
+    deploy: BenchResult | None = None  # build: each architecture timed at the deploy size
 
     def to_dict(self) -> dict[str, Any]:
-        return {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
-                "config": self.config.to_dict(),
-                "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms; Keras models run on "
-                        "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
-                "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
+        d = {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
+             "config": self.config.to_dict(),
+             "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms; Keras models run on "
+                     "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
+             "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
+        if self.input_size is not None:
+            d.update(input_size=self.input_size, latency_only=True)
+        if self.deploy is not None:
+            d["deploy"] = self.deploy.to_dict()
+        return d
 
-    def row(self, name: str) -> Row:
-        return next(r for r in self.rows if r.name == name)
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchResult:
+        deploy = cls.from_dict(d["deploy"]) if d.get("deploy") else None
+        return cls(tuple(Row.from_dict(r) for r in d["rows"]), d["baseline"], tuple(int(t) for t in d["threads"]),
+                   BenchConfig(**d["config"]), d.get("reference"), d.get("input_size"), deploy)  # fmt: skip
+
+    @classmethod
+    def read(cls, path: Path) -> BenchResult | None:
+        """The bench.json at `path` (None when absent); one line for a file of another shape."""
+        raw = read_json(path, "`resnet-edge bench` (or build)")
+        if raw is None:
+            return None
+        try:
+            return cls.from_dict(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            why = f"{type(exc).__name__} {exc!s:.60}"
+            raise ConfigError(f"'{path}' is not the bench.json that bench writes ({why})") from None
+
+    def renamed(self, names: dict[str, str]) -> BenchResult:
+        """The same result with rows (and yardsticks) renamed, e.g. by their paths in a run folder."""
+        rows = tuple(replace(r, name=names.get(r.name, r.name)) for r in self.rows)
+        return replace(self, rows=rows, baseline=names.get(self.baseline, self.baseline),
+                       reference=names.get(self.reference, self.reference))  # fmt: skip
 
 
 def ratio_ci(candidate: np.ndarray, baseline: np.ndarray, *, confidence: float, resamples: int, seed: int) -> Ratio:
@@ -120,7 +161,7 @@ def measure(
         sizes.append(runner.image_size)
         statics[name] = (path.stat().st_size, *static_counts(path))
         if data is not None:
-            accuracy[name] = float(100 * np.mean(runner.predict(data.x_val).argmax(-1) == data.y_val))
+            accuracy[name] = metrics.accuracy(runner.predict(data.x_val), data.y_val)
     image = _image(data, sizes[0], config.seed)
     latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
     ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}

@@ -6,15 +6,15 @@ the same data and draws their training (dashed) and validation (solid) error cur
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from resnet_edge.config import ModelConfig, TrainConfig
+from resnet_edge.config import TrainConfig
 from resnet_edge.data import Dataset
 from resnet_edge.fsutil import write_json
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.plotting import pyplot, save_figure
-from resnet_edge.train import STATE, TrainResult, train
+from resnet_edge.train import TrainResult, has_run, read_history, train
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def degradation(
             folder = out / model.name
             # a plain twin that fails to learn is the study's finding, not an error
             study = replace(config, min_accuracy=0.0 if config.min_accuracy is None else config.min_accuracy)
-            runs[model.name] = train(model, data, study, out=folder, resume=(folder / STATE).exists())
+            runs[model.name] = train(model, data, study, out=folder, resume=has_run(folder))
     figure = out / "degradation.png"
     _plot(out, list(runs), figure, data.source)
     write_json(out / "degradation.json", {name: {"best_val_accuracy": r.best_val_accuracy, "epochs": r.epochs}
@@ -50,7 +50,7 @@ def _plot(out: Path, names: list[str], path: Path, source: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for color, name in zip(colors, names, strict=False):
-        history = json.loads((out / name / STATE).read_text())["history"]
+        history = read_history(out / name)
         epochs = [r["epoch"] for r in history]
         ax.plot(epochs, [100 * (1 - r["accuracy"]) for r in history], "--", color=color, alpha=0.7)
         ax.plot(epochs, [100 * (1 - r["val_accuracy"]) for r in history], "-", color=color, label=name)

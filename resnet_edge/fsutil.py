@@ -35,6 +35,22 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def read_json(path: str | Path, writer: str) -> Any:
+    """The JSON at `path`, None when it does not exist; damaged JSON is a one-line error naming `writer`, the
+    command that writes the file (what to rerun)."""
+    from resnet_edge.errors import ConfigError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"'{path}' is not valid JSON ({str(exc)[:100]}); rerun {writer}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"'{path}' is a folder, not the JSON file {writer} writes") from None
+
+
 def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from resnet_edge.bench import measure
 from resnet_edge.config import BenchConfig
 from resnet_edge.errors import ConfigError
 from resnet_edge.fsutil import write_json, write_text
+from resnet_edge.settings import setting
 
 _SI = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2}
 
@@ -64,18 +64,26 @@ class Limit:
 
 @dataclass(frozen=True)
 class GateConfig:
-    max_slowdown: float = 0.10  # fraction: 0.10 = 10 % slower than the baseline
-    max_macs: Limit | None = None
-    max_params: Limit | None = None
-    max_size: Limit | None = None
-    max_ops: Limit | None = None
-    threads: int = 1  # one thread is the least noisy on a shared runner
-    rounds: int = 200
-    warmup: int = 20
-    confidence: float = 0.95
-    seed: int = 0
+    """What a candidate must not exceed. Text (`10%`, `40M`, `+5%`) is parsed; max_slowdown is then a fraction."""
+
+    max_slowdown: float = setting("10%", "Latency threshold, e.g. 10%.", text=True)
+    max_macs: Limit | None = setting(None, "MACs ceiling: 40M, or +5% of the baseline.", text=True)
+    max_params: Limit | None = setting(None, "Params ceiling: 1.2M, or +5%.", text=True)
+    max_size: Limit | None = setting(None, "File size ceiling: 2.5MB, or +5%.", text=True)
+    max_ops: Limit | None = setting(None, "Operator count ceiling: 120, or +0%.", text=True)
+    threads: int = setting(1, "Threads for the latency check (one is the least noisy on a shared runner).")
+    rounds: int = setting(200, "Interleaved rounds.")
+    warmup: int = setting(20, "Warm-up rounds, not measured.")
+    confidence: float = setting(0.95, "Confidence level of the latency ratio's interval.")
+    seed: int = setting(0, "Seed of the bootstrap.")
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_slowdown, str):
+            object.__setattr__(self, "max_slowdown", parse_percent(self.max_slowdown, "--max-slowdown"))
+        for name in ("max_macs", "max_params", "max_size", "max_ops"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Limit):
+                object.__setattr__(self, name, Limit.parse(value, f"--{name.replace('_', '-')}"))
         if self.max_slowdown < 0:
             raise ConfigError(f"max slowdown {self.max_slowdown!r} is negative; give a percentage >= 0")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -118,6 +126,8 @@ def _static_check(name: str, limit: Limit | None, value: float, base: float) -> 
 
 def gate(candidate: str | Path, baseline: str | Path, config: GateConfig | None = None) -> GateResult:
     """Run every check of `config` on `candidate` against `baseline`."""
+    from resnet_edge.bench import measure
+
     config = config or GateConfig()
     bench = BenchConfig(threads=(config.threads,), warmup=config.warmup, rounds=config.rounds,
                         confidence=config.confidence, seed=config.seed)  # fmt: skip

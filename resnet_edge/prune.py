@@ -12,7 +12,6 @@ depth spec with fewer blocks per stage and the surviving weights are copied acro
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,15 +20,18 @@ from typing import Any
 import numpy as np
 
 from resnet_edge._tf import keras
-from resnet_edge.config import ModelConfig, PruneConfig, TrainConfig
+from resnet_edge.config import PruneConfig, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
-from resnet_edge.fsutil import atomic_path, write_json
+from resnet_edge.fsutil import read_json, write_json
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
+from resnet_edge.models.io import MODEL, save_keras, save_model_config
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name, keras_accuracy
 from resnet_edge.plotting import pyplot, save_figure
 
+PRUNE_LOG = "prune.json"
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
 
 
@@ -60,6 +62,44 @@ class PruneStep:
     val_accuracy: float
     accepted: bool
     tflite_p50_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class PruneLog:
+    """prune.json: every step of the search (or the one-shot removal) and which one was kept."""
+
+    base_accuracy: float
+    chosen_step: int
+    config: dict[str, Any]
+    steps: tuple[PruneStep, ...]
+
+    @property
+    def chosen(self) -> PruneStep:
+        return next(s for s in self.steps if s.step == self.chosen_step)
+
+    @property
+    def unpruned(self) -> PruneStep:
+        return next(s for s in self.steps if s.step == 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "steps": [asdict(s) for s in self.steps]}
+
+    @classmethod
+    def read(cls, path: Path) -> PruneLog | None:
+        """The log prune wrote at `path` (None when absent); one line for a file of another shape."""
+        raw = read_json(path, "`resnet-edge prune` (or build)")
+        if raw is None:
+            return None
+        try:
+            steps = tuple(PruneStep(**{**s, "removed": tuple(s["removed"]), "blocks": tuple(s["blocks"])})
+                          for s in raw["steps"])  # fmt: skip
+            log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps)
+            if not {0, log.chosen_step} <= {s.step for s in steps}:
+                raise ValueError(f"no step 0 or no chosen step {log.chosen_step}")
+            return log
+        except (KeyError, TypeError, ValueError) as exc:
+            why = f"{type(exc).__name__} {exc!s:.60}"
+            raise ConfigError(f"'{path}' is not the prune.json that prune writes ({why})") from None
 
 
 @dataclass(frozen=True)
@@ -284,7 +324,7 @@ def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ prune
 def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int, out: Path, teacher=None):
-    from resnet_edge.train import train
+    from resnet_edge.train import has_run, train
 
     if epochs == 0:
         return model
@@ -292,7 +332,7 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
     train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
                                batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
     result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
-                   resume=(out / "train_state.json").exists())  # fmt: skip
+                   resume=has_run(out))  # fmt: skip
     from resnet_edge.models.io import load_keras
 
     return load_keras(result.model_path)
@@ -354,13 +394,10 @@ def prune(
                                                           models, out, teacher)  # fmt: skip
     chosen = max(s.step for s in steps if s.accepted)
     steps = _measure_latency(steps, models, out)
-    model_path = out / "model.keras"
-    with atomic_path(model_path) as tmp:
-        current.save(tmp)
-    write_json(out / "model_config.json", current_config.to_dict())
+    model_path = save_keras(current, out / MODEL)
+    save_model_config(out, current_config)
     final_acc = next(s.val_accuracy for s in steps if s.step == chosen)
-    write_json(out / "prune.json", {"base_accuracy": base_acc, "chosen_step": chosen, "config": config.to_dict(),
-                                    "steps": [asdict(s) for s in steps]})  # fmt: skip
+    write_json(out / PRUNE_LOG, PruneLog(base_acc, chosen, config.to_dict(), tuple(steps)).to_dict())
     plot_pareto(steps, chosen, out / "pareto.png")
     return PruneResult(model_path, current_config, base_acc, final_acc, base_macs, count_keras(current).macs,
                        tuple(removed), tuple(steps), tuple(scores))  # fmt: skip
@@ -441,24 +478,3 @@ def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], out
     paths = {k: str(to_tflite_fp32(m, out / "tflite" / f"step{k}.tflite")) for k, m in models.items()}
     latency = tflite_latency(list(paths.values()), threads=2)
     return [replace(s, tflite_p50_ms=latency[paths[s.step]]["p50_ms"]) if s.step in paths else s for s in steps]
-
-
-def load_model_config(model_path: str | Path) -> ModelConfig:
-    """The ModelConfig saved beside a model by `train` or `prune` (model_config.json)."""
-    path = Path(model_path).parent / "model_config.json"
-    if not path.is_file():
-        raise PruneError(f"'{path}' not found: the model needs the model_config.json that train writes beside it")
-    try:
-        raw = json.loads(path.read_text())
-        if not isinstance(raw, dict):
-            raise ValueError(f"a JSON object of model options, not {type(raw).__name__}")
-        unknown = sorted(set(raw) - set(ModelConfig.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown key {unknown[0]!r}")
-        for key in ("blocks", "shortcut_only", "input_mean", "input_std"):
-            if raw.get(key) is not None:
-                raw[key] = tuple(raw[key])
-        return ModelConfig(**raw)
-    except (ValueError, TypeError) as exc:  # garbage, unknown keys, values of the wrong type
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise PruneError(f"'{path}' is not a model_config.json that train writes: {first}") from None

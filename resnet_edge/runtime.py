@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from resnet_edge.errors import ModelFileError
-from resnet_edge.models.io import _first_line
+from resnet_edge.models.io import first_line
 
 ARTIFACT_SUFFIXES = (".tflite", ".onnx", ".keras", ".h5")
 
@@ -195,4 +195,4 @@ def load_runner(path: str | Path, *, threads: int | None = None, provider: str =
     try:
         return TFLiteRunner(path, threads) if suffix == ".tflite" else ONNXRunner(path, threads, providers)
     except Exception as exc:  # the runtimes raise RuntimeError / ValueError / their own types for a bad file
-        raise ModelFileError(f"artifact '{path}' could not be loaded: {_first_line(exc)}") from exc
+        raise ModelFileError(f"artifact '{path}' could not be loaded: {first_line(exc)}") from exc

@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
+from resnet_edge.config import Recipe, Strategy, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import eval_dataset, train_dataset
 from resnet_edge.errors import ConfigError, TrainingFailed
 from resnet_edge.fsutil import atomic_path, sha256, write_json, write_text
+from resnet_edge.models.config import ModelConfig
+from resnet_edge.models.io import MODEL, save_keras, save_model_config, write_labels
 from resnet_edge.models.pretrained import imagenet_model_config, load_imagenet_weights
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
@@ -224,6 +226,16 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
     save_figure(fig, path)
 
 
+def has_run(out: str | Path) -> bool:
+    """Whether `out` holds a training run (finished or interrupted): `train(..., resume=True)` continues it."""
+    return (Path(out) / STATE).exists()
+
+
+def read_history(out: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records (loss, accuracy, val_loss, val_accuracy, lr, seconds) of the run in `out`."""
+    return json.loads((Path(out) / STATE).read_text())["history"]
+
+
 def _initial_state(out: Path, resume: bool, config: dict[str, Any]) -> dict[str, Any]:
     path = out / STATE
     if path.exists():
@@ -405,8 +417,8 @@ def train(
         _, initial_model = load_imagenet_weights(config.weights, model_config)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STATE, state)
-    write_json(out / "model_config.json", model_config.to_dict())
-    write_text(out / "labels.txt", "\n".join(data.class_names) + "\n")
+    save_model_config(out, model_config)
+    write_labels(out, data.class_names)
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -445,8 +457,7 @@ def train(
     # The best epoch as a plain float32 model (no optimizer, no mixed-precision policy): what later stages load.
     best = build_resnet(model_config)
     best.load_weights(out / BEST_WEIGHTS)
-    with atomic_path(out / "model.keras") as tmp:
-        best.save(tmp)
+    save_keras(best, out / MODEL)
     state["status"] = "complete"
     state["model_sha256"] = sha256(out / "model.keras")
     plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")

@@ -11,7 +11,7 @@ from resnet_edge._tf import tf
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from resnet_edge.config import ModelConfig  # noqa: E402
+from resnet_edge.models.config import ModelConfig  # noqa: E402
 from resnet_edge.models.resnet import build_resnet  # noqa: E402
 
 
@@ -24,8 +24,8 @@ def tiny_resnet():
 @pytest.fixture(scope="session")
 def tiny_data():
     """60 training / 15 validation images of the built-in inspection set at 32x32."""
-    from resnet_edge.config import DataConfig
     from resnet_edge.data import load_data
+    from resnet_edge.data.config import DataConfig
 
     return load_data(DataConfig(per_class=15), size=32, channels=3)
 
@@ -38,8 +38,8 @@ def digits(tmp_path_factory):
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from resnet_edge.config import DataConfig
     from resnet_edge.data import load_data
+    from resnet_edge.data.config import DataConfig
 
     root = tmp_path_factory.mktemp("digits")
     data = load_digits()

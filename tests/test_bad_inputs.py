@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from resnet_edge.cli import MAX_ERROR_CHARS, main
-from resnet_edge.config import ModelConfig
 from resnet_edge.fsutil import write_json
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
 
 
@@ -86,7 +86,8 @@ def test_damaged_train_state(tmp_path: Path, capsys, content: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("bench", "expected"), [("{", "not valid JSON"), (json.dumps({"rows": 5}), "is not what build writes")]
+    ("bench", "expected"),
+    [("{", "not valid JSON"), (json.dumps({"rows": 5}), "is not the bench.json that bench writes")],
 )
 def test_damaged_bench_json_for_report(tmp_path: Path, capsys, bench: str, expected: str) -> None:
     (tmp_path / "bench.json").write_text(bench)
@@ -95,12 +96,15 @@ def test_damaged_bench_json_for_report(tmp_path: Path, capsys, bench: str, expec
 
 @pytest.mark.parametrize("name", ["pruned/prune.json", "baseline/metrics.json"])
 def test_damaged_stage_results_for_report(tmp_path: Path, capsys, name: str) -> None:
-    rows = [{"name": "baseline/model.keras", "macs": 1, "params": 1, "bytes": 1, "accuracy": 1.0,
-             "latency": {"1": {"p50_ms": 1.0}}, "ratio": {}}]  # fmt: skip
-    (tmp_path / "bench.json").write_text(json.dumps({"threads": [1], "rows": rows}))
+    from resnet_edge.bench import BenchResult, Row
+    from resnet_edge.config import BenchConfig
+
+    row = Row("baseline/model.keras", "baseline/model.keras", "keras", 1, 1, 1, 1, 1.0, {"1": {"p50_ms": 1.0}})
+    (tmp_path / "bench.json").write_text(json.dumps(BenchResult((row,), None, (1,), BenchConfig()).to_dict()))
     (tmp_path / name).parent.mkdir()
     (tmp_path / name).write_text(json.dumps({"steps": "none"}))
-    assert "is not what build writes" in _one_line(capsys, ["report", tmp_path])
+    err = _one_line(capsys, ["report", tmp_path])
+    assert Path(name).name in err and "writes" in err
 
 
 def test_damaged_manifest_and_labels_for_predict(tmp_path: Path, tflite: Path, capsys) -> None:
@@ -181,7 +185,7 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     ("yaml_text", "expected"),
     [
         ("train:\n  epochs: ten\n", "section 'train'"),
-        ("bench:\n  threads: [1, all]\n", "section 'bench'"),
+        ("bench:\n  threads: [1, many]\n", "are not accepted"),
         ("model:\n  depth: [50]\n", "depth"),
         ("train: 5\n", "must be a mapping"),
         (
@@ -231,9 +235,10 @@ def test_threshold_that_overflows_is_refused(tmp_path: Path, tflite: Path, capsy
 
 
 def test_damaged_stage_marker_redoes_the_stage(tmp_path: Path) -> None:
-    from resnet_edge.pipeline import _Run
+    from resnet_edge.pipeline import StageMarkers
+    from resnet_edge.pipeline.layout import RunLayout
 
-    run = _Run(tmp_path)
+    run = StageMarkers(RunLayout(tmp_path))
     (tmp_path / ".stages").mkdir()
     (tmp_path / ".stages" / "train.json").write_text("{not json")
     assert run.done("train", "key") is None

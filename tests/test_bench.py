@@ -11,10 +11,11 @@ import pytest
 
 from resnet_edge.bench import measure, ratio_ci
 from resnet_edge.cli import main
-from resnet_edge.config import BenchConfig, ModelConfig, QuantMode
+from resnet_edge.config import BenchConfig, QuantMode
 from resnet_edge.errors import ConfigError
 from resnet_edge.export.tflite import export_tflite
 from resnet_edge.gate import GateConfig, Limit, gate, parse_percent, write_junit
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.resnet import build_resnet
 

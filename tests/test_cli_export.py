@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from resnet_edge.cli import main
-from resnet_edge.config import ModelConfig
 from resnet_edge.data.folder import read_image
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.runtime import load_runner
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_edge.config import ModelConfig, Shortcut, Variant, Version
 from resnet_edge.errors import ConfigError
+from resnet_edge.models.config import ModelConfig, Shortcut, Variant, Version
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import ExportConfig, ModelConfig, QuantizeConfig, QuantMode
+from resnet_edge.config import ExportConfig, QuantizeConfig, QuantMode
 from resnet_edge.errors import ConfigError
 from resnet_edge.export import _check, export, sha256
 from resnet_edge.export.tflite import export_tflite
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.runtime import load_runner
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from resnet_edge._tf import keras
-from resnet_edge.config import ModelConfig, PruneConfig
+from resnet_edge.config import PruneConfig
 from resnet_edge.errors import ConfigError
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.prune import PruneError, prune, remove_blocks, residual_blocks, score_blocks, zero_residual

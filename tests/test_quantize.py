@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from resnet_edge._tf import keras
-from resnet_edge.config import ExportConfig, ModelConfig, QuantizeConfig
+from resnet_edge.config import ExportConfig, QuantizeConfig
 from resnet_edge.errors import ConfigError
 from resnet_edge.export import export
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
 from resnet_edge.quantize import calibrate_ranges, load_qat, qat_model, quantize, representative_images
 

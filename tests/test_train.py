@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_edge.config import ModelConfig, Recipe, Strategy, TrainConfig
+from resnet_edge.config import Recipe, Strategy, TrainConfig
 from resnet_edge.errors import ConfigError, TrainingFailed
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.io import load_keras
 from resnet_edge.train import train
 

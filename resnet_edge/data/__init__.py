@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_edge.config import DataConfig
+from resnet_edge.data.config import DataConfig
 from resnet_edge.data.folder import ImageFiles
 from resnet_edge.errors import DataError
 

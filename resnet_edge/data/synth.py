@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from resnet_edge.errors import ConfigError
+from resnet_edge.settings import setting
 
 CLASSES = ("good", "scratch", "crack", "spot", "hole")
 TEXTURES = ("brushed", "woven", "granular", "painted")
@@ -29,11 +30,11 @@ TEXTURES = ("brushed", "woven", "granular", "painted")
 
 @dataclass(frozen=True)
 class SynthSpec:
-    size: int = 64
-    per_class: int = 1000
-    seed: int = 0
-    channels: int = 3
-    faint: float = 0.5  # lowest defect contrast, as a fraction of the strongest
+    size: int = setting(64, "Image height = width.")
+    per_class: int = setting(1000, "Images per class (the built-in set's default, as training uses it).")
+    seed: int = setting(0, "Seed: the same seed gives the same images.")
+    channels: int = setting(3, "1 (grayscale) or 3 (RGB).")
+    faint: float = setting(0.5, "Lowest defect contrast, as a fraction of the strongest.")
 
     def __post_init__(self) -> None:
         if self.size < 8:

@@ -17,13 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from resnet_edge import metrics
 from resnet_edge._tf import keras
-from resnet_edge.config import INTEGER_MODES, ExportConfig, ExportFormat, ModelConfig, QuantizeConfig, QuantMode
+from resnet_edge.config import FLOAT_MODES, INTEGER_MODES, ExportConfig, ExportFormat, QuantizeConfig, QuantMode
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
-from resnet_edge.fsutil import sha256, write_json, write_text
+from resnet_edge.errors import DataError
+from resnet_edge.fsutil import read_json, sha256, write_json
+from resnet_edge.models.config import ModelConfig
+from resnet_edge.models.io import LABELS, write_labels
 
-FLOAT_MODES = (QuantMode.FP32, QuantMode.FP16)
 VERSIONED = ("resnet-edge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
              "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy")  # fmt: skip
 
@@ -62,9 +65,19 @@ class ExportResult:
     weight_sparsity: float | None = None
     invalid: tuple[str, ...] = field(default=())
 
-    @property
-    def all_valid(self) -> bool:
-        return not self.invalid
+
+MANIFEST = "manifest.json"
+
+
+def manifest_class_names(folder: Path) -> list[str] | None:
+    """The class names of the export manifest in `folder`; None when there is no manifest."""
+    raw = read_json(folder / MANIFEST, "`resnet-edge export`")
+    if raw is None:
+        return None
+    names = raw.get("class_names") if isinstance(raw, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"'{folder / MANIFEST}' is not an export manifest (class_names is not a list of names)")
+    return names
 
 
 def _versions() -> dict[str, str]:
@@ -106,9 +119,8 @@ def _validate(path: Path, fmt: ExportFormat, mode: QuantMode, reference: np.ndar
 
     runner = load_runner(path)
     scores = runner.predict(data.x_val)
-    pred = scores.argmax(-1)
-    acc = float(100 * np.mean(pred == data.y_val))
-    agree = float(100 * np.mean(pred == reference.argmax(-1)))
+    acc = metrics.accuracy(scores, data.y_val)
+    agree = metrics.agreement(scores, reference)
     diff = float(np.abs(scores - reference).max())
     problems = _check(mode, acc, agree, keras_acc, config)
     return Artifact(path, fmt, mode, path.stat().st_size, sha256(path), runner.input.to_dict(), runner.output.to_dict(),
@@ -131,12 +143,14 @@ def _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, qua
     if not config.layer_report or mode is not QuantMode.INT8:
         return []
     if fmt is ExportFormat.TFLITE:
-        from resnet_edge.export.tflite import layer_errors
+        from resnet_edge.export.tflite import tflite_converter
+        from resnet_edge.quantize.tflite import layer_errors
 
-        return layer_errors(model, representative, config=quantize, top=config.layer_report_top)
+        converter = tflite_converter(model, QuantMode.INT8, representative=representative, config=quantize)
+        return layer_errors(converter, representative, top=config.layer_report_top)
     if fp32_onnx is None:
         return []
-    from resnet_edge.export.onnx import layer_errors as onnx_layer_errors
+    from resnet_edge.quantize.onnx import layer_errors as onnx_layer_errors
 
     return onnx_layer_errors(fp32_onnx, path, representative[:16], top=config.layer_report_top)
 
@@ -156,12 +170,12 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     representative = None
     if any(m in INTEGER_MODES for m in config.modes):  # before any work: no calibration data is a user error
-        from resnet_edge.quantize import representative_images
+        from resnet_edge.quantize.calibration import representative_images
 
         representative = representative_images(data, quantize.representative_count, quantize.seed)
     reference = model.predict(data.x_val.astype(np.float32), batch_size=256, verbose=0)
-    keras_acc = float(100 * np.mean(reference.argmax(-1) == data.y_val))
-    write_text(out / "labels.txt", "\n".join(data.class_names) + "\n")
+    keras_acc = metrics.accuracy(reference, data.y_val)
+    write_labels(out, data.class_names)
     qat_result = None
     if QuantMode.QAT in config.modes and qat_model is None:
         from resnet_edge.quantize import quantize as run_qat
@@ -187,7 +201,7 @@ def export(
             console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
                           f"{artifact.bytes / 1e6:.2f} MB · {status}")  # fmt: skip
     manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)
-    manifest_path = out / "manifest.json"
+    manifest_path = out / MANIFEST
     write_json(manifest_path, manifest)
     return ExportResult(out, tuple(artifacts), keras_acc, manifest_path,
                         qat_result.qat_accuracy if qat_result else None,
@@ -200,7 +214,7 @@ def _manifest(model, artifacts, data, keras_acc, config, quantize, model_config,
         "model": model.name,
         "model_config": model_config.to_dict() if model_config else None,
         "class_names": list(data.class_names),
-        "labels": "labels.txt",
+        "labels": LABELS,
         "preprocessing": preprocessing(model),
         "keras_accuracy": keras_acc,
         "validation": {"source": data.source, "images": int(len(data.x_val))},

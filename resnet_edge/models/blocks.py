@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import Shortcut
+from resnet_edge.models.config import Shortcut
 
 layers = keras.layers
 

@@ -1,11 +1,25 @@
-"""Read saved models: Keras (`.keras`, `.h5`) and ONNX, with one-line errors for what cannot be read."""
+"""Saved models: the one owner of a model folder (`model.keras`, `model_config.json`, `labels.txt`) and the
+readers of Keras (`.keras`, `.h5`), ONNX and TFLite files, with one-line errors for what cannot be read.
+
+A model written by `train` or `prune` has its ModelConfig beside it in `model_config.json` (what later stages
+rebuild it from) and its class names in `labels.txt`.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resnet_edge.errors import ModelFileError
+from resnet_edge.errors import DataError, ModelFileError
+from resnet_edge.fsutil import atomic_path, write_json, write_text
+
+if TYPE_CHECKING:
+    from resnet_edge.models.config import ModelConfig
+
+MODEL = "model.keras"
+MODEL_CONFIG = "model_config.json"
+LABELS = "labels.txt"
 
 KERAS_SUFFIXES = (".keras", ".h5")
 ONNX_SUFFIXES = (".onnx",)
@@ -23,7 +37,8 @@ def _checked(path: str | Path, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters): what a one-line error quotes."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
@@ -62,13 +77,13 @@ def _refuse_executable_h5(path: Path) -> None:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
     except OSError as exc:
-        raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {_first_line(exc)}") from None
+        raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {first_line(exc)}") from None
     if raw is None:
         raise ModelFileError(f"model file '{path}' holds no model architecture (a weights-only .h5?); give {ACCEPTED}")
     try:
         config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ValueError as exc:
-        raise ModelFileError(f"model file '{path}' has an unreadable architecture: {_first_line(exc)}") from None
+        raise ModelFileError(f"model file '{path}' has an unreadable architecture: {first_line(exc)}") from None
     _refuse_lambdas(path, _executable_layers(config))
 
 
@@ -94,7 +109,7 @@ def load_keras(path: str | Path) -> Any:
     except Exception as exc:  # Keras raises many types for a bad file; the user needs one line
         if "Lambda" in str(exc) and "safe_mode" in str(exc):  # .keras: Keras' own safe mode refused it
             _refuse_lambdas(path, ["(in the .keras file)"])
-        raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {_first_line(exc)}") from exc
+        raise ModelFileError(f"model file '{path}' could not be read as a Keras model: {first_line(exc)}") from exc
 
 
 def load_onnx(path: str | Path) -> Any:
@@ -106,7 +121,7 @@ def load_onnx(path: str | Path) -> Any:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # protobuf DecodeError, ValidationError, ...
-        raise ModelFileError(f"model file '{path}' could not be read as an ONNX model: {_first_line(exc)}") from exc
+        raise ModelFileError(f"model file '{path}' could not be read as an ONNX model: {first_line(exc)}") from exc
     return model
 
 
@@ -124,5 +139,55 @@ def load_tflite(path: str | Path, **kwargs: Any) -> Any:
         interp = Interpreter(model_path=str(path), **kwargs)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:  # LiteRT's "Could not open ..." / flatbuffer verification errors
-        raise ModelFileError(f"model file '{path}' could not be read as a TFLite model: {_first_line(exc)}") from None
+        raise ModelFileError(f"model file '{path}' could not be read as a TFLite model: {first_line(exc)}") from None
     return interp
+
+
+def save_keras(model: Any, path: str | Path) -> Path:
+    """Write a Keras model atomically: the file appears complete or not at all."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return path
+
+
+def save_model_config(folder: str | Path, config: ModelConfig) -> None:
+    write_json(Path(folder) / MODEL_CONFIG, config.to_dict())
+
+
+def load_model_config(model_path: str | Path) -> ModelConfig:
+    """The ModelConfig saved beside a model by `train` or `prune` (model_config.json)."""
+    from resnet_edge.errors import ConfigError
+    from resnet_edge.models.config import ModelConfig
+
+    path = Path(model_path).parent / MODEL_CONFIG
+    if not path.is_file():
+        raise ModelFileError(f"'{path}' not found: a model written by train or prune has its {MODEL_CONFIG} beside it")
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON object of model options, not {type(raw).__name__}")
+        return ModelConfig.from_dict(raw)
+    except (ValueError, ConfigError) as exc:  # garbage, unknown keys, values of the wrong type
+        raise ModelFileError(f"'{path}' is not a {MODEL_CONFIG} that train writes: {first_line(exc)}") from None
+
+
+def has_model_config(model_path: str | Path) -> bool:
+    return (Path(model_path).parent / MODEL_CONFIG).exists()
+
+
+def write_labels(folder: str | Path, class_names: tuple[str, ...] | list[str]) -> Path:
+    path = Path(folder) / LABELS
+    write_text(path, "\n".join(class_names) + "\n")
+    return path
+
+
+def read_labels(path: str | Path) -> list[str] | None:
+    """Class names, one per line, from a labels file; None when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"labels file '{path}' is not UTF-8 text with one class name per line") from None

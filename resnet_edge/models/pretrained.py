@@ -84,8 +84,8 @@ def file_depth(layers: dict[str, dict[str, np.ndarray]], path: Path) -> int:
 
 def check_model_config(model_config: Any) -> None:
     """The zoo layout the files map onto: ImageNet v1, projection shortcuts, residual, RGB, unpruned."""
-    from resnet_edge.config import Shortcut, Variant, Version
     from resnet_edge.errors import ConfigError
+    from resnet_edge.models.config import Shortcut, Variant, Version
 
     problems = []
     if model_config.variant is not Variant.IMAGENET or model_config.depth not in DEPTH_BY_STAGE3_BLOCKS.values():

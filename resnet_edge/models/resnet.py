@@ -8,8 +8,8 @@ and mixed-precision training keeps a float32 output.
 from __future__ import annotations
 
 from resnet_edge._tf import keras, tf
-from resnet_edge.config import ModelConfig, Version
 from resnet_edge.models import blocks as B
+from resnet_edge.models.config import ModelConfig, Version
 from resnet_edge.models.specs import ArchSpec, BlockKind
 
 layers = keras.layers
@@ -90,10 +90,9 @@ def build_resnet(config: ModelConfig) -> keras.Model:
 
 def keras_accuracy(model: keras.Model, x, y, batch_size: int = 256) -> float:
     """Top-1 accuracy in % of a Keras model on raw images `x` with integer labels `y`."""
-    import numpy as np
+    from resnet_edge.metrics import accuracy
 
-    pred = model.predict(x.astype("float32"), batch_size=batch_size, verbose=0)
-    return float(100.0 * np.mean(pred.argmax(-1) == y))
+    return accuracy(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0), y)
 
 
 def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> int:

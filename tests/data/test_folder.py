@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_edge.config import DataConfig
 from resnet_edge.data import load_data, parse_source, stratified_split
+from resnet_edge.data.config import DataConfig
 from resnet_edge.data.folder import read_folder, read_image
 from resnet_edge.errors import DataError
 

@@ -75,7 +75,7 @@ def test_onnx_count_equals_keras_count() -> None:
     import numpy as np
     import tf2onnx
 
-    from resnet_edge.config import ModelConfig
+    from resnet_edge.models.config import ModelConfig
     from resnet_edge.models.resnet import build_resnet
 
     tiny_resnet = build_resnet(ModelConfig(depth=8))

@@ -14,8 +14,8 @@ import pytest
 
 from resnet_edge._tf import keras
 from resnet_edge.cli import main
-from resnet_edge.config import ModelConfig
 from resnet_edge.errors import ConfigError, ModelFileError
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.pretrained import keras_file_name, load_imagenet_weights
 
 SIZE = 64

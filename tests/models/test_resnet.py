@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from resnet_edge._tf import keras
-from resnet_edge.config import ModelConfig
 from resnet_edge.models import specs
+from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.io import load_keras
 from resnet_edge.models.resnet import build_resnet
@@ -127,7 +127,7 @@ def test_zero_pad_shortcut_is_subsample_and_zero_channels() -> None:
 
 
 def test_zero_init_residual_starts_every_block_as_the_identity() -> None:
-    from resnet_edge.config import ModelConfig
+    from resnet_edge.models.config import ModelConfig
     from resnet_edge.models.resnet import build_resnet
 
     model = build_resnet(ModelConfig(depth=14, zero_init_residual=True))

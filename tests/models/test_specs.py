@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_edge.config import ModelConfig
 from resnet_edge.models import specs
+from resnet_edge.models.config import ModelConfig
 
 
 @pytest.mark.parametrize("depth", list(specs.IMAGENET_DEPTHS))

@@ -1,12 +1,11 @@
-"""quantize(model, config=, data=, out=) -> QuantizeResult: quantization-aware fine-tuning with tfmot.
+"""Quantization-aware training with tfmot: fake quantization, calibrated ranges, prune-preserving QAT.
 
-Post-training modes (fp16, dynamic, int8) need no Keras-side work: the converters do them (`export/`).
 QAT inserts fake-quantization around the layers TFLite fuses (conv + BN + ReLU, add, dense), fine-tunes
 so the weights adapt to int8, and hands back a Keras model that converts to a full-integer TFLite model.
 Optionally the weights are first magnitude-pruned to a target sparsity and QAT then preserves the zeros
 (prune-preserving QAT, tfmot's collaborative optimization), and the sparsity reached is reported.
 
-Traps (DESIGN.md): tfmot needs tf_keras; `prune_low_magnitude` wraps the layer objects it is given, so
+Traps: tfmot needs tf_keras; `prune_low_magnitude` wraps the layer objects it is given, so
 every wrapper here wraps a fresh copy of the layer; a QAT model does not reload from `.keras`, so it is
 saved as `.h5`.
 """
@@ -16,20 +15,15 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from resnet_edge._tf import keras, quiet
+from resnet_edge._tf import keras
 from resnet_edge.config import QuantizeConfig
-from resnet_edge.console import console
-from resnet_edge.data import Dataset, stratified_split
+from resnet_edge.data import Dataset
 from resnet_edge.data.pipeline import train_dataset
-from resnet_edge.errors import ConfigError
-from resnet_edge.fsutil import atomic_path
 from resnet_edge.models.blocks import ResidualScale, ZeroPadShortcut
-from resnet_edge.models.resnet import keras_accuracy
 
 # Layers tfmot's default 8-bit scheme knows; others (the preprocessing Normalization, the zero-pad shortcut)
 # stay float in the Keras graph and are quantized by the TFLite converter from the calibrated ranges.
@@ -45,28 +39,6 @@ _QUANTIZABLE = (
 )
 _PRUNABLE = (keras.layers.Conv2D, keras.layers.Dense)
 CUSTOM_OBJECTS = {"ZeroPadShortcut": ZeroPadShortcut, "ResidualScale": ResidualScale}
-
-
-@dataclass(frozen=True)
-class QuantizeResult:
-    model: keras.Model  # the QAT model (fake-quantized); convert it with export_tflite(..., QuantMode.QAT)
-    model_path: Path  # qat.h5
-    float_accuracy: float  # % on the validation data, before
-    qat_accuracy: float  # % after QAT fine-tuning (fake-quantized forward pass)
-    weight_sparsity: float | None  # fraction of zero conv/dense weights reached, when pruning was asked for
-
-
-def representative_images(data: Dataset, count: int, seed: int = 0) -> np.ndarray:
-    """`count` training images, stratified by class and seeded: the calibration set of every int8 converter."""
-    if count < 1 or len(data.x_train) == 0:
-        raise ConfigError(
-            f"no calibration data: representative count {count}, {len(data.x_train)} training images; "
-            "int8 and QAT need >= 1 representative training image"
-        )
-    if count >= len(data.x_train):
-        return data.x_train
-    _, idx = stratified_split(data.y_train, count / len(data.x_train), seed)
-    return data.x_train[idx[:count]]
 
 
 @functools.cache
@@ -119,7 +91,7 @@ def _clone(model: keras.Model, wrap) -> keras.Model:
     return clone
 
 
-def _fit(model: keras.Model, data: Dataset, config: QuantizeConfig, callbacks: list) -> None:
+def fit(model: keras.Model, data: Dataset, config: QuantizeConfig, callbacks: list) -> None:
     ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes, batch_size=config.batch_size,
                        seed=config.seed, augment=True)  # fmt: skip
     steps = len(ds) * config.qat_epochs
@@ -142,7 +114,7 @@ def prune_weights(model: keras.Model, data: Dataset, config: QuantizeConfig) -> 
         return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule) if isinstance(layer, _PRUNABLE) else layer
 
     pruned = _clone(model, wrap)
-    _fit(pruned, data, config, [sparsity.UpdatePruningStep()])
+    fit(pruned, data, config, [sparsity.UpdatePruningStep()])
     # strip_pruning reuses the unwrapped layers (two graphs share them): a fresh clone has one graph
     stripped = _clone(sparsity.strip_pruning(pruned), lambda layer: layer)
     return stripped, weight_sparsity(stripped)
@@ -209,29 +181,7 @@ def calibrate_ranges(qat: keras.Model, model: keras.Model, images: np.ndarray) -
     return len(names)
 
 
-def quantize(model: keras.Model, *, config: QuantizeConfig, data: Dataset, out: str | Path) -> QuantizeResult:
-    """Quantization-aware fine-tuning of a float model (untouched); writes `out/qat.h5`."""
-    out = Path(out)
-    float_acc = keras_accuracy(model, data.x_val, data.y_val)
-    reached = None
-    source = model
-    if config.weight_sparsity:
-        console.print(f"pruning weights to {config.weight_sparsity:.0%} sparsity ({config.qat_epochs} epochs)")
-        source, reached = prune_weights(model, data, config)
-        console.print(f"weight sparsity reached {reached:.1%}")
-    console.print(f"quantization-aware fine-tuning ({config.qat_epochs} epochs, lr {config.qat_lr:g})")
-    q = qat_model(source, preserve_sparsity=bool(config.weight_sparsity))
-    calibrate_ranges(q, source, representative_images(data, config.representative_count, config.seed))
-    _fit(q, data, config, [])
-    if config.weight_sparsity:
-        reached = _qat_sparsity(q)
-    path = out / "qat.h5"
-    with atomic_path(path) as tmp, quiet():  # quiet: Keras warns that .h5 is a legacy format
-        q.save(tmp, include_optimizer=False)
-    return QuantizeResult(q, path, float_acc, keras_accuracy(q, data.x_val, data.y_val), reached)
-
-
-def _qat_sparsity(model: keras.Model) -> float:
+def qat_sparsity(model: keras.Model) -> float:
     """Sparsity of the kernels inside a QAT model's wrappers (what the int8 converter will see)."""
     kernels = [w.numpy() for w in model.weights if w.name.endswith("kernel:0")]
     total = sum(k.size for k in kernels)

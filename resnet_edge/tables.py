@@ -1,0 +1,116 @@
+"""Tables printed to the terminal: a model's counts, a benchmark, an export's artifacts (CLI and build share them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from resnet_edge.console import console
+
+if TYPE_CHECKING:
+    from resnet_edge.bench import BenchResult, Ratio
+    from resnet_edge.export import ExportResult
+    from resnet_edge.models.flops import ModelCount
+
+
+def si(n: float, digits: int = 3, sep: str = " ") -> str:
+    """1234567 -> '1.235 M' (or '1.2M' with digits=1, sep='')."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{sep}{unit}"
+    return f"{n:.0f}"
+
+
+def _shape(shape: tuple) -> str:
+    return "x".join("?" if d is None else str(d) for d in shape[1:]) or "-"
+
+
+def print_count(count: ModelCount, title: str, per_block: bool) -> None:
+    from resnet_edge.models.flops import MAC_NOTE
+
+    groups = count.blocks if per_block else count.stages
+    table = Table(title=title, title_justify="left")
+    table.add_column("Block" if per_block else "Stage")
+    if not per_block:
+        table.add_column("Blocks", justify="right")
+    table.add_column("Output", justify="right")
+    table.add_column("Params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("% MACs", justify="right")
+    total = max(count.macs, 1)
+    for g in groups:
+        row = [g.name]
+        if not per_block:
+            row.append(str(sum(1 for b in count.blocks if b.stage == g.name)) if g.name.startswith("stage") else "")
+        row += [_shape(g.output_shape), f"{g.params:,}", si(g.macs), f"{100 * g.macs / total:.1f}"]
+        table.add_row(*row)
+    table.add_section()
+    table.add_row("total", *([str(len(count.blocks))] if not per_block else []), "", f"{count.params:,}",
+                  si(count.macs), "100.0")  # fmt: skip
+    console.print(table)
+    console.print(
+        f"trainable params {count.params:,} · non-trainable {count.non_trainable_params:,} · "
+        f"MACs {count.macs:,} ({si(count.macs)}) · FLOPs {si(count.flops)} · "
+        f"element-wise ops {si(count.elementwise_ops)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"[dim]{MAC_NOTE}; BatchNorm, activations, additions and pooling are element-wise ops.[/dim]", soft_wrap=True
+    )
+    if count.uncounted:
+        console.print(f"[yellow]not counted ({len(count.uncounted)}): {', '.join(count.uncounted)}[/yellow]")
+
+
+def _speedup(ratio: Ratio) -> str:
+    return f"{ratio.speedup:.2f}x [{1 / ratio.high:.2f}-{1 / ratio.low:.2f}]"
+
+
+def print_bench(result: BenchResult, title: str | None = None) -> None:
+    """The before/after table: one row per artifact, the baseline first."""
+    title = title or "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
+    table = Table(title=title, title_justify="left")
+    for column in ("artifact", "MACs", "params", "MB", "acc %", *(f"p50 ms@{t}t" for t in result.threads)):
+        table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
+    if result.baseline:
+        for t in result.threads:
+            table.add_column(f"speed-up@{t}t [95% CI]", justify="right")
+    if result.reference:
+        for t in result.threads:
+            table.add_column(f"vs {result.reference}@{t}t", justify="right")
+    for r in result.rows:
+        cells = [r.name + (" (baseline)" if r.name == result.baseline else ""), si(r.macs, 1, ""), si(r.params, 1, ""),
+                 f"{r.bytes / 1e6:.2f}", "-" if r.accuracy is None else f"{r.accuracy:.2f}"]  # fmt: skip
+        cells += [f"{r.latency[str(t)]['p50_ms']:.3f}" for t in result.threads]
+        if result.baseline:
+            cells += [_speedup(r.ratio[str(t)]) for t in result.threads]
+        if result.reference:
+            cells += [_speedup(r.reference_ratio[str(t)]) for t in result.threads]
+        table.add_row(*cells)
+    console.print(table)
+
+
+def print_artifacts(result: ExportResult) -> None:
+    title = f"artifacts in {result.out} (Keras accuracy {result.keras_accuracy:.2f} %)"
+    table = Table(title=title, title_justify="left")
+    for column in ("artifact", "MB", "input", "accuracy", "agree", "max|diff|", "valid"):
+        table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
+    for a in result.artifacts:
+        valid = "yes" if a.valid else "[red]NO[/red]"
+        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", a.input["dtype"], f"{a.accuracy:.2f} %",
+                      f"{a.agreement:.2f} %", f"{a.max_abs_diff:.4f}", valid)  # fmt: skip
+    console.print(table)
+    for a in result.artifacts:
+        if a.problems:
+            console.print(f"[red]{a.path.name} is invalid[/red]: {'; '.join(a.problems)}", soft_wrap=True)
+        if a.layer_errors:
+            worst = ", ".join(_layer_error_text(e) for e in a.layer_errors[:3])
+            console.print(f"{a.path.name} worst layers: {worst}", soft_wrap=True)
+    console.print(f"manifest: {result.manifest_path}")
+
+
+def _layer_error_text(error: dict) -> str:
+    if "sqnr_db" in error:
+        return f"{error['layer']} ({error['sqnr_db']:.1f} dB SQNR)"
+    value = error["rmse_per_scale"]
+    return f"{error['layer']} ({value:.2f} steps RMSE)" if value is not None else f"{error['layer']}"
