@@ -30,8 +30,7 @@ def main() -> int:
     from resnet_edge.fsutil import write_json
     from resnet_edge.latency import tflite_latency
     from resnet_edge.models.flops import count_keras
-    from resnet_edge.models.io import load_keras
-    from resnet_edge.models.io import load_model_config
+    from resnet_edge.models.io import load_keras, load_model_config
 
     paths = {0: args.unpruned} | {int(k): args.run / f"step{int(k)}" / "model.keras" for k in args.steps.split(",")}
     config = load_model_config(args.unpruned)

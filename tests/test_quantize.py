@@ -11,7 +11,9 @@ from resnet_edge.errors import ConfigError
 from resnet_edge.export import export
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
-from resnet_edge.quantize import calibrate_ranges, load_qat, qat_model, quantize, representative_images
+from resnet_edge.quantize import quantize
+from resnet_edge.quantize.calibration import representative_images
+from resnet_edge.quantize.qat import calibrate_ranges, load_qat, qat_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ layer of the model.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from resnet_edge.data.config import DataConfig
 from resnet_edge.data.folder import ImageFiles
+from resnet_edge.data.memory import available_memory, check_memory
 from resnet_edge.errors import DataError
 
 STATS_SAMPLE = 2000
@@ -101,14 +101,6 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def available_memory() -> int:
-    """Bytes of memory free for new allocations (Linux/macOS; a large number where unknown)."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
 STREAM_ABOVE_BYTES = 2 << 30  # decoded training images above this (or a quarter of free memory) stream from disk
 
 
@@ -120,18 +112,6 @@ def streams(config: DataConfig, folder: str, size: int, channels: int) -> bool:
 
     count = sum(1 for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     return count * size * size * channels > min(STREAM_ABOVE_BYTES, available_memory() // 4)
-
-
-def check_memory(images: int, size: int, channels: int, source: str) -> None:
-    """Refuse, before allocating, a data set that cannot fit in memory (uint8 pixels, plus the float32 batch
-    copies training makes, kept under half of what is free)."""
-    need = images * size * size * channels
-    free = available_memory()
-    if need > free // 2:
-        raise DataError(
-            f"data '{source}' at {size}x{size}x{channels} needs {need / 1e9:.1f} GB for {images} images, more than "
-            f"half the {free / 1e9:.1f} GB free; use a smaller --input-size or fewer images"
-        )
 
 
 def _load(source: str, size: int, channels: int, config: DataConfig, names: tuple[str, ...] | None = None):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_edge.data.memory import check_memory
 from resnet_edge.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -71,8 +72,6 @@ def read_folder(
     `class_names` fixes the label order (a validation folder must use the training folder's classes).
     """
     root, names = _class_folders(Path(root), class_names)
-    from resnet_edge.data import check_memory
-
     listed = {name: _class_files(root / name) for name in names}
     check_memory(sum(len(files) for files, _ in listed.values()), size, channels, f"folder:{root}")
     images, labels, skipped = [], [], []
