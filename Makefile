@@ -21,9 +21,10 @@ test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 core
 test-slow: $(STAMP)  ## the long tests (real training, large models)
 	$(BIN)/python -m pytest -m slow
 
-lint: $(STAMP)
-	$(BIN)/ruff check resnet_edge tests benchmarks
-	$(BIN)/ruff format --check resnet_edge tests benchmarks
+lint: $(STAMP)  ## ruff (lint and format) and the import layering; CI runs it before the tests
+	$(BIN)/ruff check resnet_edge tests benchmarks scripts
+	$(BIN)/ruff format --check resnet_edge tests benchmarks scripts
+	$(BIN)/python scripts/import_graph.py --check
 
 gpu: $(STAMP)  ## CUDA TensorFlow + onnxruntime-gpu (which ships the same `onnxruntime` module as the CPU wheel)
 	$(BIN)/python -m pip install --quiet -e '.[dev,gpu]'

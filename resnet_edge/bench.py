@@ -18,8 +18,7 @@ import numpy as np
 from resnet_edge import metrics
 from resnet_edge.config import BenchConfig
 from resnet_edge.data import Dataset
-from resnet_edge.errors import ConfigError
-from resnet_edge.fsutil import read_json
+from resnet_edge.fsutil import read_record
 from resnet_edge.latency import interleaved, summary
 
 
@@ -98,14 +97,7 @@ class BenchResult:
     @classmethod
     def read(cls, path: Path) -> BenchResult | None:
         """The bench.json at `path` (None when absent); one line for a file of another shape."""
-        raw = read_json(path, "`resnet-edge bench` (or build)")
-        if raw is None:
-            return None
-        try:
-            return cls.from_dict(raw)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            why = f"{type(exc).__name__} {exc!s:.60}"
-            raise ConfigError(f"'{path}' is not the bench.json that bench writes ({why})") from None
+        return read_record(path, "`resnet-edge bench` (or build)", cls.from_dict)
 
     def renamed(self, names: dict[str, str]) -> BenchResult:
         """The same result with rows (and yardsticks) renamed, e.g. by their paths in a run folder."""

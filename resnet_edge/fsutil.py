@@ -6,9 +6,11 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -49,6 +51,20 @@ def read_json(path: str | Path, writer: str) -> Any:
         raise ConfigError(f"'{path}' is not valid JSON ({str(exc)[:100]}); rerun {writer}") from None
     except IsADirectoryError:
         raise ConfigError(f"'{path}' is a folder, not the JSON file {writer} writes") from None
+
+
+def read_record(path: str | Path, writer: str, parse: Callable[[Any], T]) -> T | None:
+    """`parse` of the JSON at `path` (None when it does not exist); JSON of another shape is one line too."""
+    from resnet_edge.errors import ConfigError
+
+    raw = read_json(path, writer)
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        why = f"{type(exc).__name__} {exc!s:.60}"
+        raise ConfigError(f"'{path}' is not the {Path(path).name} that {writer} writes ({why})") from None
 
 
 def sha256(path: str | Path) -> str:

@@ -24,7 +24,7 @@ from resnet_edge.config import PruneConfig, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
-from resnet_edge.fsutil import read_json, write_json
+from resnet_edge.fsutil import read_record, write_json
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.io import MODEL, save_keras, save_model_config
@@ -85,21 +85,18 @@ class PruneLog:
         return {**asdict(self), "steps": [asdict(s) for s in self.steps]}
 
     @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PruneLog:
+        steps = tuple(PruneStep(**{**s, "removed": tuple(s["removed"]), "blocks": tuple(s["blocks"])})
+                      for s in raw["steps"])  # fmt: skip
+        log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps)
+        if not {0, log.chosen_step} <= {s.step for s in steps}:
+            raise ValueError(f"no step 0 or no chosen step {log.chosen_step}")
+        return log
+
+    @classmethod
     def read(cls, path: Path) -> PruneLog | None:
         """The log prune wrote at `path` (None when absent); one line for a file of another shape."""
-        raw = read_json(path, "`resnet-edge prune` (or build)")
-        if raw is None:
-            return None
-        try:
-            steps = tuple(PruneStep(**{**s, "removed": tuple(s["removed"]), "blocks": tuple(s["blocks"])})
-                          for s in raw["steps"])  # fmt: skip
-            log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps)
-            if not {0, log.chosen_step} <= {s.step for s in steps}:
-                raise ValueError(f"no step 0 or no chosen step {log.chosen_step}")
-            return log
-        except (KeyError, TypeError, ValueError) as exc:
-            why = f"{type(exc).__name__} {exc!s:.60}"
-            raise ConfigError(f"'{path}' is not the prune.json that prune writes ({why})") from None
+        return read_record(path, "`resnet-edge prune` (or build)", cls.from_dict)
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,87 @@ def check_learned(
     )
 
 
+def _resolve(model_config: ModelConfig, data: Dataset, config: TrainConfig, initial_model: keras.Model | None
+             ) -> tuple[ModelConfig, TrainConfig, Recipe]:  # fmt: skip
+    """What will be trained: the batch clamped to the data, the ImageNet layout, the input normalization (from
+    the training pixels, inside the model) and the recipe `auto` stands for."""
+    if config.batch_size > len(data.x_train):  # a batch larger than the data is one batch of all of it
+        console.print(
+            f"batch size {config.batch_size} > {len(data.x_train)} training images: using {len(data.x_train)}"
+        )
+        config = replace(config, batch_size=len(data.x_train))
+    if config.weights is not None and initial_model is None:
+        model_config = imagenet_model_config(config.weights, model_config)  # cheap: the weights load later
+    if model_config.input_mean is None:
+        mean, std = data.channel_stats()
+        model_config = replace(model_config, input_mean=mean, input_std=std)
+    recipe = config.recipe if config.recipe is not Recipe.AUTO else auto_recipe(model_config, config.weights)
+    return model_config, config, recipe
+
+
+def _state_for(out: Path, resume: bool, run_config: dict[str, Any]) -> dict[str, Any]:
+    """The run's state: new, resumed, or a finished run whose model.keras went missing (trained again)."""
+    state = _initial_state(out, resume, run_config)
+    if state["status"] == "complete" and not _model_intact(out, state):
+        console.print(
+            f"[yellow]{out}: model.keras is missing or changed since training finished; training again[/yellow]"
+        )
+        shutil.rmtree(out / BACKUP, ignore_errors=True)
+        state = {**state, "status": "running", "history": [], "best": {"epoch": 0, "val_accuracy": -1.0}}
+    return state
+
+
+def _callbacks(out: Path, state: dict[str, Any], data: Dataset, student: keras.Model, recipe: Recipe) -> list:
+    callbacks = [keras.callbacks.BackupAndRestore(str(out / BACKUP)), _RunRecorder(out, state, len(data.x_train),
+                                                                                   student)]  # fmt: skip
+    if RECIPES[recipe].schedule == "plateau":
+        callbacks += [
+            keras.callbacks.ReduceLROnPlateau("val_loss", factor=math.sqrt(0.1), patience=5, min_lr=5e-7),
+            keras.callbacks.EarlyStopping("val_accuracy", patience=10),
+        ]
+    return callbacks
+
+
+def _fit(
+    model_config: ModelConfig,
+    data: Dataset,
+    config: TrainConfig,
+    recipe: Recipe,
+    out: Path,
+    state: dict[str, Any],
+    initial_model: keras.Model | None,
+    teacher: keras.Model | None,
+) -> tuple[bool, bool, str]:
+    """Build, compile and fit (resuming from the backup when there is one); (mixed, xla, device) as used."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    mixed, xla, device = _use_gpu_defaults(config)
+    strategy = make_strategy(config.strategy)
+    steps = math.ceil(len(data.x_train) / config.batch_size)
+    try:
+        model, student = _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla, initial_model,
+                                            teacher)  # fmt: skip
+        train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes,
+                                 batch_size=config.batch_size, seed=config.seed, augment=config.augment)  # fmt: skip
+        val_ds = eval_dataset(data.x_val, data.y_val, num_classes=data.num_classes, batch_size=config.batch_size)
+        auto = f" (auto for {model_config.name})" if config.recipe is Recipe.AUTO else ""
+        console.print(
+            f"training {model_config.name} on {len(data.x_train)} images ({data.source}), "
+            f"{len(data.x_val)} for validation · {recipe.value}{auto} · {config.epochs} epochs · "
+            f"batch {config.batch_size} · {device}{' · mixed float16' if mixed else ''}{' · XLA' if xla else ''}"
+            f" · {strategy.num_replicas_in_sync} replica(s)" + (f" · from {config.weights}" if config.weights else "")
+        )
+        if recipe is Recipe.FINETUNE and not (out / BACKUP).exists():
+            with strategy.scope():
+                _fit_head_first(model, student, train_ds, val_ds, xla, _optimizer(config, recipe, steps))
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  callbacks=_callbacks(out, state, data, student, recipe), verbose=0)  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return mixed, xla, device
+
+
 def train(
     model_config: ModelConfig,
     data: Dataset,
@@ -387,79 +468,27 @@ def train(
     weights. Raises TrainingFailed (run folder kept) when the model ends near chance."""
     out, chief = worker_dir(Path(out))
     _check_fits(model_config, data, config)
-    if config.batch_size > len(data.x_train):  # a batch larger than the data is one batch of all of it
-        console.print(
-            f"batch size {config.batch_size} > {len(data.x_train)} training images: using {len(data.x_train)}"
-        )
-        config = replace(config, batch_size=len(data.x_train))
-    if config.weights is not None and initial_model is None:
-        model_config = imagenet_model_config(config.weights, model_config)  # cheap: the weights load below
-    if model_config.input_mean is None:  # normalization inside the model, from the training pixels
-        mean, std = data.channel_stats()
-        model_config = replace(model_config, input_mean=mean, input_std=std)
-    recipe = config.recipe if config.recipe is not Recipe.AUTO else auto_recipe(model_config, config.weights)
+    model_config, config, recipe = _resolve(model_config, data, config, initial_model)
     run_config = {"model": model_config.to_dict(), "train": config.to_dict(), "data": data.source,
                   "classes": list(data.class_names)}  # fmt: skip
-    state = _initial_state(out, resume, run_config)
-    if state["status"] == "complete" and not _model_intact(out, state):
-        console.print(
-            f"[yellow]{out}: model.keras is missing or changed since training finished; training again[/yellow]"
-        )
-        shutil.rmtree(out / BACKUP, ignore_errors=True)
-        state = {**state, "status": "running", "history": [], "best": {"epoch": 0, "val_accuracy": -1.0}}
+    state = _state_for(out, resume, run_config)
     if state["status"] == "complete":
         console.print(f"[dim]{out}: training already complete[/dim]")
         check_learned(state["best"]["val_accuracy"], data, config, recipe, model_config.name, out)
         return _result(out, model_config, state)
-    if (
-        config.weights is not None and initial_model is None
-    ):  # read before anything is written: a bad file costs nothing
-        _, initial_model = load_imagenet_weights(config.weights, model_config)
+    if config.weights is not None and initial_model is None:  # read before anything is written: a bad file costs
+        _, initial_model = load_imagenet_weights(config.weights, model_config)  # nothing
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STATE, state)
     save_model_config(out, model_config)
     write_labels(out, data.class_names)
-
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    mixed, xla, device = _use_gpu_defaults(config)
-    strategy = make_strategy(config.strategy)
-    steps = math.ceil(len(data.x_train) / config.batch_size)
-    try:
-        model, student = _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla, initial_model,
-                                            teacher)  # fmt: skip
-        train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes,
-                                 batch_size=config.batch_size, seed=config.seed, augment=config.augment)  # fmt: skip
-        val_ds = eval_dataset(data.x_val, data.y_val, num_classes=data.num_classes, batch_size=config.batch_size)
-        callbacks = [
-            keras.callbacks.BackupAndRestore(str(out / BACKUP)),
-            _RunRecorder(out, state, len(data.x_train), student),
-        ]
-        if RECIPES[recipe].schedule == "plateau":
-            callbacks += [
-                keras.callbacks.ReduceLROnPlateau("val_loss", factor=math.sqrt(0.1), patience=5, min_lr=5e-7),
-                keras.callbacks.EarlyStopping("val_accuracy", patience=10),
-            ]
-        auto = f" (auto for {model_config.name})" if config.recipe is Recipe.AUTO else ""
-        console.print(
-            f"training {model_config.name} on {len(data.x_train)} images ({data.source}), "
-            f"{len(data.x_val)} for validation · {recipe.value}{auto} · {config.epochs} epochs · "
-            f"batch {config.batch_size} · {device}{' · mixed float16' if mixed else ''}{' · XLA' if xla else ''}"
-            f" · {strategy.num_replicas_in_sync} replica(s)" + (f" · from {config.weights}" if config.weights else "")
-        )
-        if recipe is Recipe.FINETUNE and not (out / BACKUP).exists():
-            with strategy.scope():
-                _fit_head_first(model, student, train_ds, val_ds, xla, _optimizer(config, recipe, steps))
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    mixed, xla, device = _fit(model_config, data, config, recipe, out, state, initial_model, teacher)
     # The best epoch as a plain float32 model (no optimizer, no mixed-precision policy): what later stages load.
     best = build_resnet(model_config)
     best.load_weights(out / BEST_WEIGHTS)
     save_keras(best, out / MODEL)
     state["status"] = "complete"
-    state["model_sha256"] = sha256(out / "model.keras")
+    state["model_sha256"] = sha256(out / MODEL)
     plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
     result = _result(out, model_config, state, device)
     write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config, recipe))

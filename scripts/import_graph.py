@@ -2,6 +2,7 @@
 
     python scripts/import_graph.py            # the graph as README's layout section shows it
     python scripts/import_graph.py --check    # exit 1 on a cycle or a broken layering rule
+    python scripts/import_graph.py --readme   # rewrite README's import-graph block with the current graph
 
 Layers, lowest first: a module may import its own layer and the ones below, never one above. tests/test_layering.py
 runs the same checks; README's block is this script's output (a test compares them).
@@ -10,6 +11,7 @@ runs the same checks; README's block is this script's output (a test compares th
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,8 +124,22 @@ def render(edges: dict[str, dict[str, tuple[str, ...]]]) -> str:
     return "\n".join(lines)
 
 
+README_BLOCK = re.compile(r"(<!-- import-graph:start -->\n```\n)(.*?)(\n```\n<!-- import-graph:end -->)", re.S)
+
+
+def readme_block(readme: str) -> str | None:
+    """The graph README shows, or None when it has no block."""
+    found = README_BLOCK.search(readme)
+    return found.group(2) if found else None
+
+
 def main(argv: list[str]) -> int:
     edges = graph()
+    if "--readme" in argv:
+        path = ROOT.parent / "README.md"
+        text = path.read_text()
+        path.write_text(README_BLOCK.sub(lambda m: m.group(1) + render(edges) + m.group(3), text))
+        return 0
     if "--check" in argv:
         found = problems(edges)
         for line in found:

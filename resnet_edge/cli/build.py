@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import AllowInvalidOpt, out_dir, override_options
+from resnet_edge.cli.options import AllowInvalidOpt, invalid_exit, out_dir, override_options
 from resnet_edge.config import BuildConfig, QuantMode
-from resnet_edge.console import console, err_console
+from resnet_edge.console import console
 
 # (section, field) of BuildConfig that build takes as options; each defaults to the recipe's (or BuildConfig's) value
 BUILD_OPTIONS = (("model", "depth"), ("model", "input_size"), ("data", "source"), ("data", "per_class"),
@@ -71,11 +71,7 @@ def build(
     console.print(f"run folder {result.out}: ran {', '.join(result.ran)}"
                   + (f"; reused {', '.join(result.cached)}" if result.cached else "")
                   + f" · report {result.report_path}")  # fmt: skip
-    if result.invalid and not allow_invalid:
-        err_console.print(f"resnet-edge: {len(result.invalid)} artifact(s) failed validation: "
-                          f"{', '.join(result.invalid)}", markup=False, soft_wrap=True)  # fmt: skip
-        return 1
-    return 0
+    return invalid_exit(result.invalid, allow_invalid)
 
 
 @app.command()

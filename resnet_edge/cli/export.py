@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import AllowInvalidOpt, JsonOpt, Section, config_options, out_dir
+from resnet_edge.cli.options import AllowInvalidOpt, JsonOpt, Section, config_options, invalid_exit, out_dir
 from resnet_edge.config import INTEGER_MODES, ExportConfig, QuantizeConfig
-from resnet_edge.console import console, err_console
+from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
 from resnet_edge.errors import ConfigError, DataError
 
@@ -50,11 +50,7 @@ def export(
     result = export_model(keras_model, data=dataset, config=config, quantize=quantize, out=out,
                           model_config=model_config)  # fmt: skip
     print_artifacts(result)
-    if result.invalid and not allow_invalid:
-        err_console.print(f"resnet-edge: {len(result.invalid)} artifact(s) failed validation (kept, marked invalid "
-                          f"in the manifest): {', '.join(result.invalid)}", markup=False, soft_wrap=True)  # fmt: skip
-        return 1
-    return 0
+    return invalid_exit(result.invalid, allow_invalid, " (kept, marked invalid in the manifest)")
 
 
 @app.command()

@@ -184,5 +184,16 @@ def out_file(value: Path | None) -> Path | None:
     return value
 
 
+def invalid_exit(invalid: tuple[str, ...], allow_invalid: bool, note: str = "") -> int:
+    """Exit code 1 (with one line naming them) when artifacts failed validation, unless --allow-invalid."""
+    from resnet_edge.console import err_console
+
+    if invalid and not allow_invalid:
+        err_console.print(f"resnet-edge: {len(invalid)} artifact(s) failed validation{note}: {', '.join(invalid)}",
+                          markup=False, soft_wrap=True)  # fmt: skip
+        return 1
+    return 0
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 AllowInvalidOpt = Annotated[bool, typer.Option("--allow-invalid", help="Exit 0 even when an artifact is invalid.")]

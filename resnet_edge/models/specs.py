@@ -47,7 +47,7 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """Everything `build_resnet` needs: resolved from a ModelConfig by `arch_spec`."""
+    """Everything `build_resnet` needs: resolved from a ModelConfig by its `arch` property."""
 
     block: BlockKind
     stages: tuple[StageSpec, ...]

@@ -24,86 +24,39 @@ from resnet_edge.prune import PRUNE_LOG
 RUN_MANIFEST = "manifest.json"
 
 
+class _At:
+    """A path inside the run folder, named once: `RunLayout(root).baseline_model` is root/baseline/model.keras."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, layout: RunLayout, owner: type | None = None) -> Path:
+        return layout.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class RunLayout:
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def baseline(self) -> Path:
-        return self.root / "baseline"
-
-    @property
-    def baseline_model(self) -> Path:
-        return self.baseline / MODEL
-
-    @property
-    def baseline_config(self) -> Path:
-        return self.baseline / MODEL_CONFIG
-
-    @property
-    def metrics(self) -> Path:
-        return self.baseline / "metrics.json"
-
-    @property
-    def pruned(self) -> Path:
-        return self.root / "pruned"
-
-    @property
-    def pruned_model(self) -> Path:
-        return self.pruned / MODEL
-
-    @property
-    def prune_log(self) -> Path:
-        return self.pruned / PRUNE_LOG
-
-    @property
-    def export(self) -> Path:
-        return self.root / "export"
-
-    @property
-    def export_manifest(self) -> Path:
-        return self.export / EXPORT_MANIFEST
-
-    @property
-    def unpruned(self) -> Path:
-        """The unpruned model as TFLite fp32: what separates depth and int8 from the runtime."""
-        return self.export / "unpruned"
-
-    @property
-    def unpruned_manifest(self) -> Path:
-        return self.unpruned / EXPORT_MANIFEST
-
-    @property
-    def unpruned_tflite(self) -> Path:
-        return self.unpruned / "model_fp32.tflite"
-
-    @property
-    def bench(self) -> Path:
-        return self.root / "bench.json"
-
-    @property
-    def bench_plot(self) -> Path:
-        return self.root / "bench.png"
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / RUN_MANIFEST
-
-    @property
-    def report_md(self) -> Path:
-        return self.root / "report.md"
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / "report.html"
-
-    @property
-    def markers(self) -> Path:
-        return self.root / ".stages"
+    config = _At("config.yaml")
+    baseline = _At("baseline")
+    baseline_model = _At("baseline", MODEL)
+    baseline_config = _At("baseline", MODEL_CONFIG)
+    metrics = _At("baseline", "metrics.json")
+    pruned = _At("pruned")
+    pruned_model = _At("pruned", MODEL)
+    prune_log = _At("pruned", PRUNE_LOG)
+    export = _At("export")
+    export_manifest = _At("export", EXPORT_MANIFEST)
+    unpruned = _At("export", "unpruned")  # the unpruned model as TFLite fp32: what separates depth and int8
+    unpruned_manifest = _At("export", "unpruned", EXPORT_MANIFEST)
+    unpruned_tflite = _At("export", "unpruned", "model_fp32.tflite")
+    bench = _At("bench.json")
+    bench_plot = _At("bench.png")
+    manifest = _At(RUN_MANIFEST)
+    report_md = _At("report.md")
+    report_html = _At("report.html")
+    markers = _At(".stages")
 
     def deploy(self, size: int) -> Path:
         return self.root / f"deploy{size}"
