@@ -30,7 +30,7 @@ from resnet_edge.data import load_data
 from resnet_edge.data.config import DataConfig
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.resnet import build_resnet
-from resnet_edge.train import _optimizer, train
+from resnet_edge.train import make_optimizer, train
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -50,7 +50,7 @@ def bare(model_config: ModelConfig, x: np.ndarray, y: np.ndarray, epochs: int, b
     keras.utils.set_random_seed(0)
     model = build_resnet(model_config)
     config = TrainConfig(recipe=Recipe.SGD_STEP, epochs=epochs, batch_size=batch)
-    optimizer = _optimizer(config, Recipe.SGD_STEP, steps_per_epoch=-(-len(x) // batch))
+    optimizer = make_optimizer(config, Recipe.SGD_STEP, steps_per_epoch=-(-len(x) // batch))
     model.compile(optimizer, "categorical_crossentropy", ["accuracy"])
     timer = _EpochTimer()
     xt, yt = tf.constant(x.astype("float32")), tf.one_hot(y, model_config.classes)

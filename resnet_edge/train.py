@@ -99,7 +99,7 @@ def worker_dir(out: Path) -> tuple[Path, bool]:
     return (out, True) if chief else (out / f".worker{task.get('index', 0)}", False)
 
 
-def _optimizer(config: TrainConfig, recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def make_optimizer(config: TrainConfig, recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     spec = RECIPES[recipe]
     lr = config.lr if config.lr is not None else spec.lr * (config.batch_size / 128 if spec.scale_lr else 1.0)
     wd = config.weight_decay if config.weight_decay is not None else spec.weight_decay
@@ -300,7 +300,7 @@ def _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla
             inner = keras.models.clone_model(teacher)
             inner.set_weights(teacher.get_weights())
             model = Distiller(student, inner)
-        _compile(model, _optimizer(config, recipe, steps), RECIPES[recipe].label_smoothing, xla)
+        _compile(model, make_optimizer(config, recipe, steps), RECIPES[recipe].label_smoothing, xla)
     return model, student
 
 
@@ -445,7 +445,7 @@ def _fit(
         )
         if recipe is Recipe.FINETUNE and not (out / BACKUP).exists():
             with strategy.scope():
-                _fit_head_first(model, student, train_ds, val_ds, xla, _optimizer(config, recipe, steps))
+                _fit_head_first(model, student, train_ds, val_ds, xla, make_optimizer(config, recipe, steps))
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                   callbacks=_callbacks(out, state, data, student, recipe), verbose=0)  # fmt: skip
     finally:
