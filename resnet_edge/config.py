@@ -197,6 +197,10 @@ class QuantizeConfig:
     qat_lr: float = setting(1e-3, "Peak learning rate of QAT.")
     weight_sparsity: float | None = setting(None, "Magnitude-prune weights to this sparsity before QAT (0-1).")
     batch_size: int = setting(64, "QAT fine-tuning batch size.", flag="--qat-batch-size")
+    # as the model was trained: QAT on flipped and shifted images took a digit classifier trained without them from
+    # 98.3 % to 74.1 % (without: 98.9 %); build sets it from train.augment
+    augment: bool = setting(True, "Flips and pad-and-crop during QAT (off for a model trained without them).",
+                            flag="--qat-augment/--no-qat-augment")  # fmt: skip
     seed: int = setting(0, "Seed of the calibration sample and QAT.")
 
     def __post_init__(self) -> None:
@@ -389,6 +393,8 @@ class BuildConfig:
         if isinstance(train, dict) and train.get("weights") and isinstance(raw.get("model", {}), dict):
             # keras.applications' ImageNet weights are v1 (stride on the first 1x1): the layout they map onto
             raw = {**raw, "model": {"version": Version.V1.value, **(raw.get("model") or {})}}
+        if isinstance(train, dict) and train.get("augment") is False and isinstance(raw.get("quantize", {}), dict):
+            raw = {**raw, "quantize": {"augment": False, **(raw.get("quantize") or {})}}  # QAT as training did
         sections = {name: _section(kind, raw.get(name), name, getattr(base, name))
                     for name, kind in SECTION_TYPES.items() if name != "prune"}  # fmt: skip
         sections["prune"] = _prune_section(raw.get("prune"), base.prune)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -228,3 +229,84 @@ def test_interrupting_the_search_keeps_the_last_accepted_step(tmp_path: Path, ti
     result = prune(_random_model(), CONFIG, tiny_data, config, out=tmp_path)
     report = json.loads((tmp_path / "prune.json").read_text())
     assert report["chosen_step"] == 1 and len(result.removed) == 1 and (tmp_path / "model.keras").is_file()
+
+
+def test_budget_search_undoes_retries_sets_aside_and_stops_after_patience(
+    tmp_path: Path, tiny_data, monkeypatch
+) -> None:
+    """The search's rules (the docstring of _budget_search) on a scripted accuracy, the steps worked out by hand.
+
+    `keras_accuracy` is replaced by an oracle that reads which blocks of the unpruned model a model holds (each
+    block is recognised by its first convolution's kernel, wherever renumbering puts it: step_epochs=0, so no
+    weight changes): 80 % minus, per block, its ablation cost when its branch is zeroed (what scoring sees, so
+    these set the removal order) or its removal cost when it is gone (what a step sees after fine-tuning).
+    Budget 2 points: a step is kept at >= 78 %.
+    """
+    import resnet_edge.prune as prune_module
+    from resnet_edge.models.io import load_keras
+
+    config = ModelConfig(depth=26, classes=5, input_mean=(128.0,) * 3, input_std=(50.0,) * 3)  # 4 blocks per stage
+    model = _random_model(config)
+    # scoring's accuracy drop per block sets the removal order; the down-sampling blocks are scored, never removed
+    ablation = {"stage1_block1": 0.1, "stage2_block2": 0.2, "stage1_block2": 0.3, "stage3_block2": 0.4,
+                "stage1_block3": 0.5, "stage3_block3": 0.6, "stage1_block4": 0.7, "stage2_block3": 0.8,
+                "stage2_block4": 0.9, "stage3_block4": 1.0, "stage2_block1": 5.0, "stage3_block1": 5.0}  # fmt: skip
+    removal = {"stage1_block1": 0.5, "stage2_block2": 2.0, "stage1_block2": 0.5, "stage3_block2": 1.2,
+               "stage1_block3": 1.4, "stage3_block3": 0.1, "stage1_block4": 0.1, "stage2_block3": 0.1,
+               "stage2_block4": 0.1, "stage3_block4": 0.1}  # fmt: skip
+    origin_of = {model.get_layer(f"{name}_conv1").get_weights()[0].tobytes(): name for name in ablation}
+    assert len(origin_of) == len(ablation) == len(residual_blocks(model)) == 12
+
+    def held(m: keras.Model) -> dict[str, bool]:
+        """{unpruned-model name: is its residual branch zeroed} of every block `m` holds."""
+        found = {}
+        for layer in m.layers:
+            if match := re.fullmatch(r"(stage\d+_block\d+)_conv1", layer.name):
+                zeroed = not m.get_layer(f"{match[1]}_bn2").get_weights()[0].any()  # gamma, as zero_residual leaves it
+                found[origin_of[layer.get_weights()[0].tobytes()]] = zeroed
+        return found
+
+    judged = []
+
+    def oracle(m: keras.Model, x, y, batch_size: int = 256) -> float:
+        blocks = held(m)
+        judged.append(frozenset(blocks))
+        zeroed = sum(ablation[n] for n, z in blocks.items() if z)
+        return 80.0 - zeroed - sum(cost for n, cost in removal.items() if n not in blocks)
+
+    monkeypatch.setattr(prune_module, "keras_accuracy", oracle)
+    # latency (a TFLite conversion per step: 26 s of 29 s at depth 20) is measured by the budget test above
+    monkeypatch.setattr(prune_module, "_measure_latency",
+                        lambda steps, models, out: [replace(s, tflite_p50_ms=1.0 + s.step) for s in steps])  # fmt: skip
+    prune_config = PruneConfig(max_accuracy_drop=2.0, step_blocks=2, patience=2, step_epochs=0, batch_size=16,
+                               calibration_batches=1)  # fmt: skip
+    result = prune(model, config, tiny_data, prune_config, out=tmp_path)
+    report = json.loads((tmp_path / "prune.json").read_text())
+
+    # (blocks the step removed, named as in the unpruned model; kept; accuracy; blocks per stage of its model)
+    expected = [
+        ((), True, 80.0, (4, 4, 4)),  # the unpruned model
+        (("stage1_block1", "stage2_block2"), False, 77.5, (3, 3, 4)),  # 80 - 0.5 - 2.0 < 78: undone
+        (("stage1_block1",), True, 79.5, (3, 4, 4)),  # the rejected multi-block step's first block alone
+        (("stage2_block2",), False, 77.5, (3, 3, 4)),  # a single block over budget is set aside ...
+        (("stage1_block2",), True, 79.0, (2, 4, 4)),  # ... and the next candidate tried (block 1 of its model)
+        (("stage3_block2",), False, 77.8, (2, 4, 3)),  # set aside: 1 rejection in a row
+        (("stage1_block3",), False, 77.6, (1, 4, 4)),  # set aside: 2 in a row = patience, the search ends
+    ]  # five candidates (removal cost 0.1 each, within budget) are never tried
+    steps = report["steps"]
+    assert [s["step"] for s in steps] == list(range(len(expected)))
+    for s, (removed, kept, accuracy, blocks) in zip(steps, expected, strict=True):
+        assert (tuple(s["removed"]), s["accepted"], tuple(s["blocks"])) == (removed, kept, blocks), s
+        assert s["val_accuracy"] == pytest.approx(accuracy) and s["depth"] == 2 * sum(blocks) + 2, s
+    # each step's model held exactly the unpruned blocks less the accepted removals before it and its own
+    for s in steps[1:]:
+        gone = {n for t in steps[1 : s["step"]] if t["accepted"] for n in t["removed"]} | set(s["removed"])
+        assert frozenset(ablation) - gone in judged, s
+
+    # the chosen step is the last accepted one; model.keras and model_config.json are its model
+    assert report["chosen_step"] == 4 and report["base_accuracy"] == 80.0
+    assert result.removed == ("stage1_block1", "stage1_block2") and result.final_accuracy == pytest.approx(79.0)
+    saved = load_keras(tmp_path / "model.keras")
+    assert held(saved) == {n: False for n in ablation if n not in result.removed}  # the survivors, weights intact
+    assert 2 * len(residual_blocks(saved)) + 2 == result.model_config.arch.depth == steps[4]["depth"] == 22
+    assert json.loads((tmp_path / "model_config.json").read_text())["blocks"] == [2, 4, 4]

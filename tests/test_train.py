@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from resnet_edge._tf import keras
 from resnet_edge.config import Recipe, Strategy, TrainConfig
 from resnet_edge.errors import ConfigError, TrainingFailed
 from resnet_edge.models.config import ModelConfig
@@ -35,9 +36,18 @@ def test_run_folder_has_every_artifact(tmp_path: Path, tiny_data, recipe: Recipe
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["best_val_accuracy"] == result.best_val_accuracy == max(float(r["val_accuracy"]) for r in rows)
     model = load_keras(result.model_path)
-    # the model takes raw pixels: normalization by the training set's statistics is its first layer
-    assert model.get_layer("preprocess") is not None
-    pred = model.predict(tiny_data.x_val.astype("float32"), verbose=0)
+    # the model takes raw pixels: its first layer normalizes them by the training pixels' per-channel statistics
+    pixels = tiny_data.x_train.reshape(-1, 3).astype(np.float64)
+    mean, var = pixels.mean(0), pixels.var(0)
+    norm = model.layers[1]
+    assert norm.name == "preprocess" and model.layers[0].name == "image"
+    np.testing.assert_allclose(np.ravel(norm.mean.numpy()), mean, rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(norm.variance.numpy()), var, rtol=1e-5)
+    # raw pixels through the whole model = (x - mean) / std through the layers after it
+    x = tiny_data.x_val.astype("float32")
+    pred = model.predict(x, verbose=0)
+    body = keras.Model(norm.output, model.output)
+    np.testing.assert_allclose(pred, body.predict((x - mean) / np.sqrt(var), verbose=0), atol=1e-5)
     assert pred.shape == (len(tiny_data.x_val), 5)
     assert (tmp_path / "labels.txt").read_text().split() == list(tiny_data.class_names)
 
@@ -69,8 +79,6 @@ def test_mixed_precision_and_xla_paths_save_a_float32_model(tmp_path: Path, tiny
     result = train(TINY, tiny_data, config, out=tmp_path)
     model = load_keras(result.model_path)
     assert all(layer.dtype_policy.name == "float32" for layer in model.layers)
-    from resnet_edge._tf import keras
-
     assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
 
 

@@ -93,7 +93,7 @@ def _clone(model: keras.Model, wrap) -> keras.Model:
 
 def fit(model: keras.Model, data: Dataset, config: QuantizeConfig, callbacks: list) -> None:
     ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes, batch_size=config.batch_size,
-                       seed=config.seed, augment=True)  # fmt: skip
+                       seed=config.seed, augment=config.augment)  # fmt: skip
     steps = len(ds) * config.qat_epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.qat_lr, max(steps, 1))
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9), loss="categorical_crossentropy")
