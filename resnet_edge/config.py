@@ -82,6 +82,14 @@ class TrainConfig:
 # under the paper's schedule
 DEGRADATION_TRAIN = TrainConfig(recipe=Recipe.SGD_STEP, epochs=30)
 
+
+class Decision(StrEnum):
+    """How a candidate is judged against an accuracy (or escape) budget on the validation split."""
+
+    POINT = "point"  # the paired point estimate within the budget (the interval is recorded and reported)
+    UPPER = "upper"  # the upper end of the paired 95 % interval within the budget: conservative, needs many images
+
+
 PRUNE_MODES = ("threshold", "target_macs", "max_accuracy_drop")
 
 
@@ -105,9 +113,21 @@ class PruneConfig:
     prune_downsample: bool = setting(False, "Down-sampling blocks may be reduced to their shortcut.")
     sparsify_epochs: int = setting(0, "First train this many epochs with L1-penalised residual scales (0: off).")
     sparsify_l1: float = setting(0.05, "L1 penalty on each residual scale.")
+    decision: Decision = setting(
+        Decision.POINT,
+        "How a step is judged against the budgets on the validation split: "
+        "point (the paired estimate) or upper (the upper end of its 95 % interval).",
+    )
+    max_escape_increase: float | None = setting(None, "Points the escape rate (defect predicted good) may rise.")
+    good_class: str | None = setting(None, "The pass class (default: a class named good, ok or pass).")
     seed: int = setting(0, "Seed of the fine-tuning (and the data split the model was trained with).")
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "decision", parse_enum(Decision, self.decision, "decision"))
+        if self.max_escape_increase is not None and not 0 <= self.max_escape_increase <= 100:
+            raise ConfigError(
+                f"max escape increase {self.max_escape_increase!r} is not accepted; use points in [0, 100]"
+            )
         given = [k for k in PRUNE_MODES if getattr(self, k) is not None]
         if len(given) != 1:
             raise ConfigError(
@@ -125,7 +145,7 @@ class PruneConfig:
             raise ConfigError(f"sparsify L1 {self.sparsify_l1!r} is not accepted; use a positive number")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return enum_values(asdict(self))
 
 
 class QuantMode(StrEnum):

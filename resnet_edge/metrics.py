@@ -42,7 +42,7 @@ def agreement(scores: np.ndarray, reference: np.ndarray) -> float:
     return accuracy(scores, top1(reference))
 
 
-def _z(confidence: float) -> float:
+def z_value(confidence: float = CONFIDENCE) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(0.5 + confidence / 2))
@@ -52,7 +52,7 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float
     """Wilson score interval of the proportion k/n, as fractions (Newcombe 1998, method 3)."""
     if n <= 0:
         return 0.0, 1.0
-    z, p = _z(confidence), k / n
+    z, p = z_value(confidence), k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
@@ -101,6 +101,8 @@ def newcombe_paired(a: int, b: int, c: int, d: int, confidence: float = CONFIDEN
     p2 = (a + c) / n: Newcombe's (1998) hybrid score interval for paired data (method 10), from the two Wilson
     intervals and the correlation of the pairs."""
     n = a + b + c + d
+    if n == 0:  # no pairs (e.g. no defective images for an escape rate): nothing is known
+        return math.nan, math.nan, math.nan
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = wilson(a + b, n, confidence)
     l2, u2 = wilson(a + c, n, confidence)
@@ -148,10 +150,78 @@ def accuracy_drop(base: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -
     return PairedDifference.of(top1(base) == labels, top1(candidate) == labels)
 
 
-def images_to_resolve(budget_points: float, accuracy_percent: float, disagreement: float = 0.03) -> int:
+def images_to_resolve(budget_points: float, disagreement: float) -> int:
     """Images a paired comparison needs for its 95 % interval's half-width to be the budget: with discordant
     fraction `disagreement` (the share of images the two models disagree on) the half-width is about
     z * sqrt(disagreement / n)."""
-    del accuracy_percent  # the paired width depends on the disagreement, not on the accuracy itself
-    z = _z(CONFIDENCE)
+    z = z_value(CONFIDENCE)
     return math.ceil(disagreement * (z / (budget_points / 100)) ** 2)
+
+
+def good_class_index(class_names: tuple[str, ...] | list[str], good_class: str | None) -> int | None:
+    """Index of the pass class: `good_class` when given (an error if the data has no such class), else the first
+    class named good, ok or pass (case-insensitive), else None (no inspection rates)."""
+    lowered = [c.lower() for c in class_names]
+    if good_class is not None:
+        if good_class.lower() not in lowered:
+            from resnet_edge.errors import ConfigError
+
+            names = ", ".join(class_names)
+            raise ConfigError(f"good class {good_class!r} is not a class of the data; classes: {names}")
+        return lowered.index(good_class.lower())
+    return next((i for i, c in enumerate(lowered) if c in GOOD_NAMES), None)
+
+
+def escape_increase(base_pred: np.ndarray, pred: np.ndarray, labels: np.ndarray, good: int) -> PairedDifference:
+    """This model's escape rate minus the base model's (points), paired over the same defective images."""
+    defect = np.asarray(labels) != good
+    return PairedDifference.of(np.asarray(pred)[defect] == good, np.asarray(base_pred)[defect] == good)
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """What an inspection line counts: accuracy, per-class precision / recall / F1, the confusion matrix, and
+    with a good class the escape rate (defective predicted good) and the false-reject rate (good predicted
+    defective), each rate with n and its Wilson interval."""
+
+    class_names: tuple[str, ...]
+    accuracy: Rate
+    confusion: tuple[tuple[int, ...], ...]  # [true][predicted]
+    precision: tuple[float | None, ...]  # %, None where the class is never predicted
+    recall: tuple[Rate, ...]
+    f1: tuple[float | None, ...]
+    good_class: str | None = None
+    escape: Rate | None = None
+    false_reject: Rate | None = None
+
+    @classmethod
+    def of(cls, pred: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], good: int | None
+           ) -> ClassReport:  # fmt: skip
+        pred, labels, k = np.asarray(pred), np.asarray(labels), len(class_names)
+        confusion = np.zeros((k, k), np.int64)
+        np.add.at(confusion, (labels, pred), 1)
+        predicted, actual, hits = confusion.sum(0), confusion.sum(1), np.diag(confusion)
+        precision = [100.0 * h / p if p else None for h, p in zip(hits, predicted, strict=True)]
+        recall = [Rate.of(int(h), int(a)) for h, a in zip(hits, actual, strict=True)]
+        f1 = [2 * p * r.value / (p + r.value) if p is not None and r.n and p + r.value > 0 else None
+              for p, r in zip(precision, recall, strict=True)]  # fmt: skip
+        escape = false_reject = None
+        if good is not None:
+            defect = labels != good
+            escape = Rate.of(int(np.sum(pred[defect] == good)), int(defect.sum()))
+            false_reject = Rate.of(int(np.sum(pred[~defect] != good)), int((~defect).sum()))
+        return cls(tuple(class_names), accuracy_rate(pred, labels), tuple(map(tuple, confusion.tolist())),
+                   tuple(precision), tuple(recall), tuple(f1), class_names[good] if good is not None else None,
+                   escape, false_reject)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassReport:
+        def rate(r: dict[str, Any] | None) -> Rate | None:
+            return Rate(**r) if r else None
+
+        return cls(tuple(d["class_names"]), Rate(**d["accuracy"]), tuple(map(tuple, d["confusion"])),
+                   tuple(d["precision"]), tuple(Rate(**r) for r in d["recall"]), tuple(d["f1"]), d.get("good_class"),
+                   rate(d.get("escape")), rate(d.get("false_reject")))  # fmt: skip

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from resnet_edge import metrics
 from resnet_edge._tf import keras
-from resnet_edge.config import PruneConfig, TrainConfig
+from resnet_edge.config import Decision, PruneConfig, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
@@ -28,7 +29,7 @@ from resnet_edge.fsutil import read_record, write_json
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.flops import count_keras
 from resnet_edge.models.io import MODEL, save_keras, save_model_config
-from resnet_edge.models.resnet import build_resnet, copy_weights_by_name, keras_accuracy
+from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 
 PRUNE_LOG = "prune.json"
@@ -62,6 +63,11 @@ class PruneStep:
     val_accuracy: float
     accepted: bool
     tflite_p50_ms: float | None = None
+    val: dict[str, Any] | None = None  # metrics.Rate: accuracy with n and its Wilson interval (validation)
+    val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: unpruned minus this step, same images
+    test: dict[str, Any] | None = None  # the same on the test split: reported, never used to decide
+    test_drop: dict[str, Any] | None = None
+    latency_ratio: dict[str, float] | None = None  # TFLite fp32 p50 / the unpruned model's, interleaved: median, CI
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class PruneLog:
     chosen_step: int
     config: dict[str, Any]
     steps: tuple[PruneStep, ...]
+    warning: str | None = None  # e.g. a validation split too small to resolve the budget
 
     @property
     def chosen(self) -> PruneStep:
@@ -88,7 +95,7 @@ class PruneLog:
     def from_dict(cls, raw: dict[str, Any]) -> PruneLog:
         steps = tuple(PruneStep(**{**s, "removed": tuple(s["removed"]), "blocks": tuple(s["blocks"])})
                       for s in raw["steps"])  # fmt: skip
-        log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps)
+        log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps, raw.get("warning"))
         if not {0, log.chosen_step} <= {s.step for s in steps}:
             raise ValueError(f"no step 0 or no chosen step {log.chosen_step}")
         return log
@@ -213,18 +220,28 @@ def score_blocks(
         (data.x_val, data.y_val) if validation is None else (data.x_val[:validation], data.y_val[:validation])
     )
     ratios = residual_ratios(model, calib)
-    base = keras_accuracy(model, x_val, y_val)
+    base = val_accuracy(model, x_val, y_val)
     per_block = {b.name: b for b in count_keras(model).blocks}
     scores = []
     for stage, block, name in residual_blocks(model):
         identity = _is_identity(model, name)
         # zeroing F(x) is exactly removing an identity block, or reducing a down-sampling one to its shortcut
         old = zero_residual(model, name)
-        drop = base - keras_accuracy(model, x_val, y_val)
+        drop = base - val_accuracy(model, x_val, y_val)
         _branch_end(model, name).set_weights(old)
         g = per_block[name]
         scores.append(BlockScore(name, stage, block, identity, ratios[name], drop, g.macs, g.params))
     return scores
+
+
+def predict_classes(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Top-1 classes (int [N]): what accuracies, paired differences and escape rates are computed from."""
+    return metrics.top1(model.predict(x.astype("float32"), batch_size=256, verbose=0))
+
+
+def val_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy in % (what block scoring ranks by)."""
+    return metrics.accuracy(predict_classes(model, x), y)
 
 
 def removal_order(scores: list[BlockScore], downsample: bool = False) -> list[BlockScore]:
@@ -298,24 +315,49 @@ def plot_scores(scores: list[BlockScore], path: Path) -> None:
     save_figure(fig, path)
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and accuracy (higher), by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
 def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
+    """Validation accuracy (95 % interval) against the TFLite latency ratio to the unpruned model (measured
+    interleaved, with its interval) and against MACs; the Pareto frontier joined, rejected steps hollow. Search
+    order is not drawn: it says nothing about the trade-off."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, key, label in ((axes[0], "tflite_p50_ms", "TFLite fp32 latency p50 (ms)"), (axes[1], "macs", "MACs")):
-        pts = [(getattr(s, key), s.val_accuracy, s) for s in steps if getattr(s, key) is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C0", alpha=0.6)
-        for xv, yv, s in pts:
-            ax.annotate(f"d{s.depth}", (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        for xv, yv, s in pts:
+    for ax, label in ((axes[0], "TFLite fp32 latency / unpruned (interleaved, 2 threads)"), (axes[1], "MACs (M)")):
+        pts = [s for s in steps if label.startswith("MACs") or s.latency_ratio is not None]
+        if not pts:
+            continue
+        xs = [s.macs / 1e6 if label.startswith("MACs") else s.latency_ratio["median"] for s in pts]
+        ys = [s.val_accuracy for s in pts]
+        for x, y, s in zip(xs, ys, pts, strict=True):
+            yerr = [[y - s.val["low"]], [s.val["high"] - y]] if s.val else None
+            xerr = None
+            if not label.startswith("MACs"):
+                xerr = [[x - s.latency_ratio["low"]], [s.latency_ratio["high"] - x]]
+            style = {"mfc": "C0" if s.accepted else "white", "mec": "C0", "ecolor": "0.6", "capsize": 2}
+            ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", **style)
+            ax.annotate(f"d{s.depth}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        front = pareto_front(list(zip(xs, ys, strict=True)))
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "-", color="C1", alpha=0.7, label="Pareto frontier")
+        for x, y, s in zip(xs, ys, pts, strict=True):
             if s.step == 0:
-                ax.plot(xv, yv, "s", color="C2", ms=9, label="unpruned")
+                ax.plot(x, y, "s", color="C2", ms=9, label="unpruned")
             if s.step == chosen:
-                ax.plot(xv, yv, "*", color="C3", ms=15, label="chosen")
-        ax.set(xlabel=label, ylabel="validation accuracy (%)")
+                ax.plot(x, y, "*", color="C3", ms=15, label="chosen")
+        ax.set(xlabel=label, ylabel="validation accuracy (%), 95 % interval")
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle("depth pruning: accuracy against latency and MACs")
+        ax.legend(fontsize=8)
+    fig.suptitle("depth pruning: accuracy against latency and MACs (hollow: rejected steps)")
     save_figure(fig, path)
 
 
@@ -335,9 +377,44 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
     return load_keras(result.model_path)
 
 
-def _step(k, removed, model, config, acc, accepted) -> PruneStep:
+def _step(k: int, removed: list[str], model: keras.Model, config: ModelConfig, verdict: Verdict, accepted: bool
+          ) -> PruneStep:  # fmt: skip
     count = count_keras(model)
-    return PruneStep(k, tuple(removed), config.arch.blocks, config.arch.depth, count.params, count.macs, acc, accepted)
+    return PruneStep(k, tuple(removed), config.arch.blocks, config.arch.depth, count.params, count.macs,
+                     verdict.rate.value, accepted, val=verdict.rate.to_dict(),
+                     val_drop=verdict.drop.to_dict())  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A model judged on the validation split against the unpruned model's predictions on the same images."""
+
+    rate: metrics.Rate
+    drop: metrics.PairedDifference  # unpruned accuracy minus this model's, points
+    escape_increase: metrics.PairedDifference | None  # this model's escape rate minus the unpruned one's
+    kept: bool
+    why: str
+
+
+def judge(pred: np.ndarray, base_pred: np.ndarray, data: Dataset, config: PruneConfig) -> Verdict:
+    """Accept or reject by the stated rule: the accuracy drop (point estimate, or the upper end of its paired 95 %
+    interval with decision=upper) within max_accuracy_drop, and the escape-rate increase within
+    max_escape_increase when one is set."""
+    y = data.y_val
+    rate = metrics.accuracy_rate(pred, y)
+    drop = metrics.PairedDifference.of(base_pred == y, pred == y)
+    budget = config.max_accuracy_drop if config.max_accuracy_drop is not None else float("inf")
+    measured = drop.high if config.decision is Decision.UPPER else drop.value
+    why = [] if measured <= budget else [f"accuracy drop {measured:.2f} > {budget:g} points"]
+    escape = None
+    good = metrics.good_class_index(data.class_names, config.good_class)
+    if good is not None:
+        escape = metrics.escape_increase(base_pred, pred, y, good)
+        if config.max_escape_increase is not None:
+            measured = escape.high if config.decision is Decision.UPPER else escape.value
+            if measured > config.max_escape_increase:
+                why.append(f"escape rate +{measured:.2f} > {config.max_escape_increase:g} points")
+    return Verdict(rate, drop, escape, not why, "; ".join(why))
 
 
 def _select(scores: list[BlockScore], prune: PruneConfig, base_macs: int) -> list[str]:
@@ -352,18 +429,42 @@ def _select(scores: list[BlockScore], prune: PruneConfig, base_macs: int) -> lis
     return chosen
 
 
+def _resolution_warning(base_pred: np.ndarray, data: Dataset, config: PruneConfig) -> str | None:
+    """Before the search: a warning when the validation split cannot resolve the accuracy budget, i.e. the paired
+    95 % interval of a drop is expected to be wider (half-width) than the budget. Two models' disagreement is
+    assumed to be about the unpruned model's error rate (measured on pruned ResNet-20/56 here: 0.6-1.2 times)."""
+    if config.max_accuracy_drop is None or config.max_accuracy_drop <= 0:
+        return None
+    n = len(data.y_val)
+    disagreement = max(1.0 - float(np.mean(base_pred == data.y_val)), 1.0 / n)
+    half = 100 * metrics.z_value() * np.sqrt(disagreement / n)
+    if half <= config.max_accuracy_drop:
+        return None
+    need = metrics.images_to_resolve(config.max_accuracy_drop, disagreement)
+    return (f"the validation split ({n} images) resolves accuracy drops to about +-{half:.1f} points, wider than "
+            f"the {config.max_accuracy_drop:g}-point budget: about {need} validation images would resolve it "
+            f"(--val-data, or a larger --val-split); decisions use the {config.decision.value} rule")  # fmt: skip
+
+
 def prune(
     model: keras.Model, model_config: ModelConfig, data: Dataset, config: PruneConfig, *, out: str | Path
 ) -> PruneResult:
     """Score, remove, fine-tune; writes block_scores.json/.png, prune.json, pareto.png and model.keras to `out`.
 
-    The input model is never modified: scoring restores every weight it zeroes, removal builds a new model.
+    Every decision is made on the validation split, paired against the unpruned model's predictions; each step
+    is then also measured on the test split (reported only). The input model is never modified: scoring
+    restores every weight it zeroes, removal builds a new model.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     residual_blocks(model)  # a clear error before any work on a model without blocks
-    base_acc = keras_accuracy(model, data.x_val, data.y_val)
+    metrics.good_class_index(data.class_names, config.good_class)  # an unknown --good-class fails before any work
+    base_pred = predict_classes(model, data.x_val)
+    base = judge(base_pred, base_pred, data, config)
     base_macs = count_keras(model).macs
+    warning = _resolution_warning(base_pred, data, config)
+    if warning:
+        console.print(f"[yellow]warning: {warning}[/yellow]", soft_wrap=True)
     original = model
     if config.sparsify_epochs:
         model, model_config = _sparsify(model, model_config, data, config, out)
@@ -371,87 +472,118 @@ def prune(
     scores = score_blocks(model, data, calibration=calibration)
     write_json(out / "block_scores.json", [asdict(s) for s in scores])
     plot_scores(scores, out / "block_scores.png")
-    steps = [_step(0, [], original, model_config, base_acc, True)]
+    steps = [_step(0, [], original, model_config, base, True)]
     models = {0: original}
     teacher = original if config.distill else None
-    console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, accuracy {base_acc:.2f} %")
-    current, current_config, removed = model, model_config, []
+    console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, validation accuracy "
+                  f"{base.rate.text()}")  # fmt: skip
+    search = _Search(data, config, base_pred, steps, models, out, teacher)
     if config.max_accuracy_drop is None:
-        names = _select(scores, config, base_macs)
-        if names:
-            current, current_config = remove_blocks(model, model_config, set(names), downsample=config.prune_downsample)
-            current = _finetune(current, current_config, data, config, config.finetune_epochs, out / "finetune",
-                                teacher)  # fmt: skip
-            removed = names
-            acc = keras_accuracy(current, data.x_val, data.y_val)
-            steps.append(_step(1, names, current, current_config, acc, True))
-            models[1] = current
+        current, current_config, removed = search.one_shot(model, model_config, scores, base_macs)
     else:
-        current, current_config, removed = _budget_search(model, model_config, data, config, scores, base_acc, steps,
-                                                          models, out, teacher)  # fmt: skip
+        current, current_config, removed = search.run(model, model_config, scores)
     chosen = max(s.step for s in steps if s.accepted)
-    steps = _measure_latency(steps, models, out)
+    steps = _measure_latency(_on_test(steps, models, data), models, out)
     model_path = save_keras(current, out / MODEL)
     save_model_config(out, current_config)
     final_acc = next(s.val_accuracy for s in steps if s.step == chosen)
-    write_json(out / PRUNE_LOG, PruneLog(base_acc, chosen, config.to_dict(), tuple(steps)).to_dict())
+    log = PruneLog(base.rate.value, chosen, config.to_dict(), tuple(steps), warning)
+    write_json(out / PRUNE_LOG, log.to_dict())
     plot_pareto(steps, chosen, out / "pareto.png")
-    return PruneResult(model_path, current_config, base_acc, final_acc, base_macs, count_keras(current).macs,
+    return PruneResult(model_path, current_config, base.rate.value, final_acc, base_macs, count_keras(current).macs,
                        tuple(removed), tuple(steps), tuple(scores))  # fmt: skip
 
 
-def _budget_search(model, model_config, data, config, scores, base_acc, steps, models, out, teacher):
-    """Remove `step_blocks` at a time, fine-tune briefly, re-score, while within the accuracy budget.
-
-    A step over budget is recorded and undone: a multi-block step is retried with its first block alone, a
-    single block is set aside and the next candidate is tried; `patience` rejections in a row end the search.
-    """
-    floor = base_acc - config.max_accuracy_drop
-    accepted: dict[int, tuple[Any, ModelConfig, list[str]]] = {0: (model, model_config, [])}  # step -> state
-    try:
-        _search_steps(model, model_config, data, config, scores, floor, steps, models, out, teacher, accepted)
-    except KeyboardInterrupt:  # Ctrl-C ends the search: the last accepted step is measured and saved as usual
-        console.print("[yellow]search interrupted: keeping the last accepted step[/yellow]")
-    return accepted[max(accepted)]
-
-
-def _search_steps(model, model_config, data, config, scores, floor, steps, models, out, teacher, accepted) -> None:
-    """The search loop; every accepted step's (model, config, removed) lands in `accepted`."""
-    current, current_config, removed = model, model_config, []
-    # names in the current (renumbered) model -> names in the unpruned one, for the report
-    origin = {name: name for _, _, name in residual_blocks(model)}
-    set_aside: set[str] = set()  # unpruned-model names of blocks whose removal broke the budget
-    size, rejections, k = config.step_blocks, 0, 0
-    while rejections < config.patience:
-        order = [b for b in removal_order(scores, config.prune_downsample) if origin[b.name] not in set_aside]
-        if not order:
-            break
-        batch = [b.name for b in order[:size]]
-        k += 1
-        candidate, candidate_config = remove_blocks(current, current_config, set(batch),
-                                                    downsample=config.prune_downsample)  # fmt: skip
-        candidate = _finetune(candidate, candidate_config, data, config, config.step_epochs, out / f"step{k}", teacher)
-        acc = keras_accuracy(candidate, data.x_val, data.y_val)
-        kept = acc >= floor
-        steps.append(_step(k, [origin[n] for n in batch], candidate, candidate_config, acc, kept))
-        models[k] = candidate
-        console.print(f"step {k}: removed {', '.join(origin[n] for n in batch)} -> depth "
-                      f"{candidate_config.arch.depth}, accuracy {acc:.2f} % "
-                      f"({'kept' if kept else 'over budget, undone'})")  # fmt: skip
-        if not kept:
-            rejections += 1
-            if len(batch) > 1:
-                size = 1  # retry the least useful block alone
-            else:
-                set_aside.add(origin[batch[0]])
+def _on_test(steps: list[PruneStep], models: dict[int, keras.Model], data: Dataset) -> list[PruneStep]:
+    """Every step's accuracy and paired drop on the test split: reported next to validation, never decided on."""
+    base = predict_classes(models[0], data.x_test) == data.y_test
+    out = []
+    for s in steps:
+        correct = predict_classes(models[s.step], data.x_test) == data.y_test if s.step in models else None
+        if correct is None:
+            out.append(s)
             continue
-        rejections = 0
-        removed += [origin[n] for n in batch]
-        origin = _renumber(origin, current, current_config, batch)
-        current, current_config = candidate, candidate_config
-        accepted[k] = (current, current_config, list(removed))
-        scores = score_blocks(current, data, calibration=config.calibration_batches * config.batch_size,
-                              validation=min(len(data.x_val), 500))  # fmt: skip
+        rate = metrics.Rate.of(int(correct.sum()), len(correct))
+        out.append(replace(s, test=rate.to_dict(), test_drop=metrics.PairedDifference.of(base, correct).to_dict()))
+    return out
+
+
+class _Search:
+    """The removal steps: one shot (threshold, target MACs) or the budgeted search; every step lands in `steps`."""
+
+    def __init__(self, data: Dataset, config: PruneConfig, base_pred: np.ndarray, steps: list[PruneStep],
+                 models: dict[int, keras.Model], out: Path, teacher: keras.Model | None) -> None:  # fmt: skip
+        self.data, self.config, self.base_pred = data, config, base_pred
+        self.steps, self.models, self.out, self.teacher = steps, models, out, teacher
+
+    def _try(self, k: int, model: keras.Model, config: ModelConfig, names: list[str], epochs: int, folder: Path,
+             label: list[str]) -> tuple[keras.Model, ModelConfig, Verdict]:  # fmt: skip
+        """Remove `names`, fine-tune, judge on validation; recorded as step k (removed blocks named `label`)."""
+        candidate, candidate_config = remove_blocks(model, config, set(names), downsample=self.config.prune_downsample)
+        candidate = _finetune(candidate, candidate_config, self.data, self.config, epochs, folder, self.teacher)
+        verdict = judge(predict_classes(candidate, self.data.x_val), self.base_pred, self.data, self.config)
+        self.steps.append(_step(k, label, candidate, candidate_config, verdict, verdict.kept))
+        self.models[k] = candidate
+        return candidate, candidate_config, verdict
+
+    def one_shot(self, model: keras.Model, config: ModelConfig, scores: list[BlockScore], base_macs: int
+                 ) -> tuple[keras.Model, ModelConfig, list[str]]:  # fmt: skip
+        names = _select(scores, self.config, base_macs)
+        if not names:
+            return model, config, []
+        candidate, candidate_config, _ = self._try(1, model, config, names, self.config.finetune_epochs,
+                                                   self.out / "finetune", names)  # fmt: skip
+        self.steps[-1] = replace(self.steps[-1], accepted=True)  # a one-shot removal is what was asked for
+        return candidate, candidate_config, names
+
+    def run(self, model: keras.Model, config: ModelConfig, scores: list[BlockScore]
+            ) -> tuple[keras.Model, ModelConfig, list[str]]:  # fmt: skip
+        """Remove `step_blocks` at a time, fine-tune briefly, re-score, while within the budgets.
+
+        A step over budget is recorded and undone: a multi-block step is retried with its first block alone, a
+        single block is set aside and the next candidate is tried; `patience` rejections in a row end the search.
+        """
+        accepted: dict[int, tuple[Any, ModelConfig, list[str]]] = {0: (model, config, [])}  # step -> state
+        try:
+            self._loop(model, config, scores, accepted)
+        except KeyboardInterrupt:  # Ctrl-C ends the search: the last accepted step is measured and saved as usual
+            console.print("[yellow]search interrupted: keeping the last accepted step[/yellow]")
+        return accepted[max(accepted)]
+
+    def _loop(self, model: keras.Model, model_config: ModelConfig, scores: list[BlockScore],
+              accepted: dict[int, tuple[Any, ModelConfig, list[str]]]) -> None:  # fmt: skip
+        config = self.config
+        current, current_config, removed = model, model_config, []
+        # names in the current (renumbered) model -> names in the unpruned one, for the report
+        origin = {name: name for _, _, name in residual_blocks(model)}
+        set_aside: set[str] = set()  # unpruned-model names of blocks whose removal broke the budget
+        size, rejections, k = config.step_blocks, 0, 0
+        while rejections < config.patience:
+            order = [b for b in removal_order(scores, config.prune_downsample) if origin[b.name] not in set_aside]
+            if not order:
+                break
+            batch = [b.name for b in order[:size]]
+            k += 1
+            label = [origin[n] for n in batch]
+            candidate, candidate_config, verdict = self._try(k, current, current_config, batch, config.step_epochs,
+                                                             self.out / f"step{k}", label)  # fmt: skip
+            console.print(f"step {k}: removed {', '.join(label)} -> depth {candidate_config.arch.depth}, validation "
+                          f"{verdict.rate.value:.2f} %, drop {verdict.drop.text()} "
+                          f"({'kept' if verdict.kept else 'undone: ' + verdict.why})", soft_wrap=True)  # fmt: skip
+            if not verdict.kept:
+                rejections += 1
+                if len(batch) > 1:
+                    size = 1  # retry the least useful block alone
+                else:
+                    set_aside.add(origin[batch[0]])
+                continue
+            rejections = 0
+            removed += label
+            origin = _renumber(origin, current, current_config, batch)
+            current, current_config = candidate, candidate_config
+            accepted[k] = (current, current_config, list(removed))
+            scores = score_blocks(current, self.data, calibration=config.calibration_batches * config.batch_size,
+                                  validation=min(len(self.data.x_val), 500))  # fmt: skip
 
 
 def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:
@@ -468,10 +600,23 @@ def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, r
 
 
 def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], out: Path) -> list[PruneStep]:
-    """TFLite fp32 latency of the unpruned model and every step, measured interleaved in one run."""
+    """TFLite fp32 latency of the unpruned model and every step, measured interleaved in one run (2 threads):
+    each step's p50 and its ratio to the unpruned model (median of per-round ratios, 95 % bootstrap interval),
+    which is what the Pareto plot draws: absolute times measured at other moments are not comparable."""
+    from resnet_edge.bench import ratio_ci
     from resnet_edge.export.tflite import to_tflite_fp32
-    from resnet_edge.latency import tflite_latency
+    from resnet_edge.latency import interleaved, summary
+    from resnet_edge.runtime import load_runner
 
-    paths = {k: str(to_tflite_fp32(m, out / "tflite" / f"step{k}.tflite")) for k, m in models.items()}
-    latency = tflite_latency(list(paths.values()), threads=2)
-    return [replace(s, tflite_p50_ms=latency[paths[s.step]]["p50_ms"]) if s.step in paths else s for s in steps]
+    timers = {}
+    for k, m in models.items():
+        runner = load_runner(to_tflite_fp32(m, out / "tflite" / f"step{k}.tflite"), threads=2)
+        image = np.random.default_rng(0).uniform(0, 255, runner.image_size).astype(np.float32)
+        timers[k] = runner.timer(image)
+    samples = interleaved(timers, warmup=10, rounds=50)
+    measured = {}
+    for k, ms in samples.items():
+        ratio = ratio_ci(ms, samples[0], confidence=0.95, resamples=2000, seed=0)
+        measured[k] = (summary(ms)["p50_ms"], {"median": ratio.median, "low": ratio.low, "high": ratio.high})
+    return [replace(s, tflite_p50_ms=measured[s.step][0], latency_ratio=measured[s.step][1]) if s.step in measured
+            else s for s in steps]  # fmt: skip

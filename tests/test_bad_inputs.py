@@ -87,7 +87,10 @@ def test_damaged_train_state(tmp_path: Path, capsys, content: str) -> None:
 
 @pytest.mark.parametrize(
     ("bench", "expected"),
-    [("{", "not valid JSON"), (json.dumps({"rows": 5}), "is not the bench.json that bench writes")],
+    [
+        ("{", "not valid JSON"),
+        (json.dumps({"rows": 5}), "is not the bench.json that `resnet-edge bench` (or build) writes"),
+    ],
 )
 def test_damaged_bench_json_for_report(tmp_path: Path, capsys, bench: str, expected: str) -> None:
     (tmp_path / "bench.json").write_text(bench)

@@ -274,13 +274,21 @@ def test_budget_search_undoes_retries_sets_aside_and_stops_after_patience(
         zeroed = sum(ablation[n] for n, z in blocks.items() if z)
         return 80.0 - zeroed - sum(cost for n, cost in removal.items() if n not in blocks)
 
-    monkeypatch.setattr(prune_module, "keras_accuracy", oracle)
+    def oracle_classes(m: keras.Model, x) -> np.ndarray:
+        """The scripted accuracy as predictions on VALIDATION_SIZE images (label 0): the first k right, the rest
+        wrong, so two models' paired drop is exactly the difference of their accuracies."""
+        right = round(oracle(m, x, None) / 100 * len(x))
+        return np.where(np.arange(len(x)) < right, 0, 1)
+
+    monkeypatch.setattr(prune_module, "val_accuracy", oracle)
+    monkeypatch.setattr(prune_module, "predict_classes", oracle_classes)
+    data = replace(tiny_data, x_val=np.zeros((1000, 32, 32, 3), np.uint8), y_val=np.zeros(1000, np.int32))
     # latency (a TFLite conversion per step: 26 s of 29 s at depth 20) is measured by the budget test above
     monkeypatch.setattr(prune_module, "_measure_latency",
                         lambda steps, models, out: [replace(s, tflite_p50_ms=1.0 + s.step) for s in steps])  # fmt: skip
     prune_config = PruneConfig(max_accuracy_drop=2.0, step_blocks=2, patience=2, step_epochs=0, batch_size=16,
                                calibration_batches=1)  # fmt: skip
-    result = prune(model, config, tiny_data, prune_config, out=tmp_path)
+    result = prune(model, config, data, prune_config, out=tmp_path)
     report = json.loads((tmp_path / "prune.json").read_text())
 
     # (blocks the step removed, named as in the unpruned model; kept; accuracy; blocks per stage of its model)

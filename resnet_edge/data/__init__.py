@@ -26,8 +26,10 @@ SCHEMES = "inspection, folder:DIR, cifar10:PATH"
 class Dataset:
     x_train: np.ndarray | ImageFiles  # uint8 [N, H, W, C], in memory or left on disk (streamed)
     y_train: np.ndarray  # int32 [N]
-    x_val: np.ndarray
+    x_val: np.ndarray  # every decision (best epoch, pruning steps, artifact checks) is made on validation
     y_val: np.ndarray
+    x_test: np.ndarray  # reported only
+    y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
     skipped: tuple[str, ...] = ()  # unreadable files, each with its reason
@@ -43,7 +45,8 @@ class Dataset:
         _, h, w, c = self.x_train.shape
         where = "streamed from disk" if self.streamed else "in memory"
         skipped = f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
-        return (f"data {self.source}: {len(self.y_train)} training / {len(self.y_val)} validation images, {h}x{w}x{c}, "
+        return (f"data {self.source}: {len(self.y_train)} training / {len(self.y_val)} validation / "
+                f"{len(self.y_test)} test images, {h}x{w}x{c}, "
                 f"{where}; training images per class: {per_class}{skipped}")  # fmt: skip
 
     @property
@@ -115,16 +118,19 @@ def streams(config: DataConfig, folder: str, size: int, channels: int) -> bool:
 
 
 def _load(source: str, size: int, channels: int, config: DataConfig, names: tuple[str, ...] | None = None):
-    """(x, y, class names, skipped, official test split or None) of one source."""
+    """(x, y, class names, skipped, test split or None) of one source: CIFAR-10's official test batch, or the
+    built-in set's extra images (drawn after the training ones, so disjoint from them)."""
     scheme, arg = parse_source(source)
     if scheme == "inspection":
-        from resnet_edge.data.synth import CLASSES
+        from resnet_edge.data.synth import CLASSES, SynthSpec, generate
 
-        check_memory(config.per_class * len(CLASSES), size, channels, source)
-        from resnet_edge.data.synth import SynthSpec, generate
-
-        x, y, names = generate(SynthSpec(size=size, per_class=config.per_class, seed=config.seed, channels=channels))
-        return x, y, names, [], None
+        test_per_class = max(1, round(config.per_class * config.test_split))
+        check_memory((config.per_class + test_per_class) * len(CLASSES), size, channels, source)
+        # image i depends only on (seed, i): the images after the first per_class x classes are new ones
+        x, y, names = generate(SynthSpec(size=size, per_class=config.per_class + test_per_class, seed=config.seed,
+                                         channels=channels))  # fmt: skip
+        cut = config.per_class * len(CLASSES)
+        return x[:cut], y[:cut], names, [], (x[cut:], y[cut:])
     if scheme == "folder":
         from resnet_edge.data.folder import list_folder, read_folder
 
@@ -141,18 +147,40 @@ def _load(source: str, size: int, channels: int, config: DataConfig, names: tupl
     return _resize(_to_channels(x, channels), size), y, names, [], test
 
 
+def _take(x: np.ndarray | ImageFiles, idx: np.ndarray) -> np.ndarray | ImageFiles:
+    return x.subset(idx) if isinstance(x, ImageFiles) else x[idx]
+
+
+def _decoded(x: np.ndarray | ImageFiles) -> np.ndarray:
+    """Validation and test images live in memory, even when training images stream from disk."""
+    return x[np.arange(len(x))] if isinstance(x, ImageFiles) else x
+
+
 def load_data(config: DataConfig, *, size: int, channels: int) -> Dataset:
-    """The train and validation splits of `config.source`, at `size` x `size` x `channels`."""
+    """The train, validation and test splits of `config`, at `size` x `size` x `channels`.
+
+    Test: `test_source`, else the source's own (CIFAR-10's test batch, the built-in set's extra images), else a
+    stratified seeded `test_split` of the source held out first. Validation: `val_source`, else a stratified
+    seeded `val_split` of what remains.
+    """
     x, y, names, skipped, test = _load(config.source, size, channels, config)
+    if config.test_source is not None:
+        xt, yt, _, skipped_test, _ = _load(config.test_source, size, channels, config, names=names)
+        test, skipped = (xt, yt), skipped + skipped_test
+    elif test is None:
+        rest, test_idx = stratified_split(y, config.test_split, config.seed + 1)
+        test = (_take(x, test_idx), y[test_idx])
+        x, y = _take(x, rest), y[rest]
     if config.val_source is not None:
         xv, yv, _, skipped_val, _ = _load(config.val_source, size, channels, config, names=names)
         skipped += skipped_val
-    elif test is not None:  # CIFAR-10: the official test batch is the validation set
-        xv, yv = test
     else:
         train_idx, val_idx = stratified_split(y, config.val_split, config.seed)
-        xv, yv = x[val_idx], y[val_idx]  # the validation split is decoded into memory, even when training streams
-        x, y = (x.subset(train_idx) if isinstance(x, ImageFiles) else x[train_idx]), y[train_idx]
-    if len(x) == 0 or len(xv) == 0:
-        raise DataError(f"data '{config.source}' gives {len(x)} training and {len(xv)} validation images")
-    return Dataset(x, y, xv, yv, tuple(names), config.source, tuple(skipped))
+        xv, yv = _take(x, val_idx), y[val_idx]
+        x, y = _take(x, train_idx), y[train_idx]
+    xt, yt = test
+    if len(x) == 0 or len(xv) == 0 or len(xt) == 0:
+        raise DataError(
+            f"data '{config.source}' gives {len(x)} training, {len(xv)} validation and {len(xt)} test images"
+        )
+    return Dataset(x, y, _decoded(xv), yv, _decoded(xt), yt, tuple(names), config.source, tuple(skipped))
