@@ -52,6 +52,7 @@ class Row:
     latency: dict[str, dict[str, float]]  # threads -> p50_ms, p90_ms, mean_ms, iqr_ms, runs
     ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the baseline
     reference_ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the reference artifact
+    test: dict[str, Any] | None = None  # metrics.ClassReport on the test split (accuracy is its value)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -79,7 +80,8 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         d = {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
              "config": self.config.to_dict(),
-             "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); latency at batch 1 in ms; Keras models run on "
+             "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); accuracy on the test split with its Wilson 95 % "
+                     "interval (rows' test); latency at batch 1 in ms; Keras models run on "
                      "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
              "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
         if self.input_size is not None:
@@ -139,7 +141,8 @@ def measure(
     config: BenchConfig | None = None,
 ) -> BenchResult:
     """Measure `artifacts` (and `baseline`, first) side by side; ratios are to the baseline when given, and
-    also to `reference` (one of `artifacts`) when given. Without `data`, accuracy is not measured."""
+    also to `reference` (one of `artifacts`) when given. With `data`, accuracy, per-class rates and the confusion
+    matrix on its test split; without, none."""
     from resnet_edge.runtime import load_runner
 
     config = config or BenchConfig()
@@ -147,13 +150,14 @@ def measure(
     names = _names(paths)
     ref = names[paths.index(Path(reference))] if reference is not None else None
     threads = thread_counts(config)
-    statics, accuracy, sizes = {}, {}, []
+    statics, reports, sizes = {}, {}, []
     for name, path in zip(names, paths, strict=True):
         runner = load_runner(path, threads=threads[-1], provider=config.provider)
         sizes.append(runner.image_size)
         statics[name] = (path.stat().st_size, *static_counts(path))
-        if data is not None:
-            accuracy[name] = metrics.accuracy(runner.predict(data.x_val), data.y_val)
+        if data is not None:  # on the test split: bench reports, it decides nothing
+            pred = metrics.top1(runner.predict(data.x_test))
+            reports[name] = metrics.ClassReport.of(pred, data.y_test, data.class_names, data.good)
     image = _image(data, sizes[0], config.seed)
     latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
     ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
@@ -168,8 +172,9 @@ def measure(
                 if yardstick is not None:
                     into[n][str(t)] = ratio_ci(samples[n], samples[yardstick], confidence=config.confidence,
                                                resamples=config.resamples, seed=config.seed)  # fmt: skip
-    rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], accuracy.get(n), latency[n], ratios[n],
-                     ref_ratios[n]) for n, p in zip(names, paths, strict=True))  # fmt: skip
+    rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], reports[n].accuracy.value if n in reports else None,
+                     latency[n], ratios[n], ref_ratios[n], reports[n].to_dict() if n in reports else None)
+                 for n, p in zip(names, paths, strict=True))  # fmt: skip
     return BenchResult(rows, names[0] if baseline else None, threads, config, ref)
 
 

@@ -119,7 +119,6 @@ class PruneConfig:
         "point (the paired estimate) or upper (the upper end of its 95 % interval).",
     )
     max_escape_increase: float | None = setting(None, "Points the escape rate (defect predicted good) may rise.")
-    good_class: str | None = setting(None, "The pass class (default: a class named good, ok or pass).")
     seed: int = setting(0, "Seed of the fine-tuning (and the data split the model was trained with).")
 
     def __post_init__(self) -> None:
@@ -251,6 +250,9 @@ class ExportConfig:
     float_agreement: float = setting(99.5, "% top-1 agreement with Keras that fp32/fp16 must reach.")
     int8_agreement: float = setting(97.0, "% top-1 agreement with Keras that dynamic/int8/qat must reach.")
     int8_max_drop: float = setting(1.0, "Points of accuracy an integer model may lose.", flag="--max-accuracy-drop")
+    max_escape_increase: float | None = setting(
+        None, "Points an artifact's escape rate (defect predicted good) may rise over Keras' (validation)."
+    )
     layer_report: bool = setting(True, "Per-layer error of int8 artifacts.")
     layer_report_top: int = setting(10, "Layers listed in the per-layer report.")
 

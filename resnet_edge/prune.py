@@ -407,9 +407,8 @@ def judge(pred: np.ndarray, base_pred: np.ndarray, data: Dataset, config: PruneC
     measured = drop.high if config.decision is Decision.UPPER else drop.value
     why = [] if measured <= budget else [f"accuracy drop {measured:.2f} > {budget:g} points"]
     escape = None
-    good = metrics.good_class_index(data.class_names, config.good_class)
-    if good is not None:
-        escape = metrics.escape_increase(base_pred, pred, y, good)
+    if data.good is not None:
+        escape = metrics.escape_increase(base_pred, pred, y, data.good)
         if config.max_escape_increase is not None:
             measured = escape.high if config.decision is Decision.UPPER else escape.value
             if measured > config.max_escape_increase:
@@ -458,7 +457,9 @@ def prune(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     residual_blocks(model)  # a clear error before any work on a model without blocks
-    metrics.good_class_index(data.class_names, config.good_class)  # an unknown --good-class fails before any work
+    if config.max_escape_increase is not None and data.good is None:
+        raise ConfigError(f"--max-escape-increase needs a pass class; data '{data.source}' has none named good, ok "
+                          f"or pass (classes: {', '.join(data.class_names)}): give --good-class")  # fmt: skip
     base_pred = predict_classes(model, data.x_val)
     base = judge(base_pred, base_pred, data, config)
     base_macs = count_keras(model).macs

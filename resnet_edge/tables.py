@@ -66,11 +66,29 @@ def _speedup(ratio: Ratio) -> str:
     return f"{ratio.speedup:.2f}x [{1 / ratio.high:.2f}-{1 / ratio.low:.2f}]"
 
 
+def rate_text(rate: dict | None) -> str:
+    """'91.20 [89.3-92.8]' from a metrics.Rate dict; '-' when there is none."""
+    if not rate:
+        return "-"
+    return f"{rate['value']:.2f} [{rate['low']:.1f}-{rate['high']:.1f}]"
+
+
+def drop_text(drop: dict | None) -> str:
+    """'+0.40 [-0.3, +1.1]' from a metrics.PairedDifference dict."""
+    if not drop or drop["value"] != drop["value"]:  # None, or nan (no pairs)
+        return "-"
+    return f"{drop['value']:+.2f} [{drop['low']:+.1f}, {drop['high']:+.1f}]"
+
+
 def print_bench(result: BenchResult, title: str | None = None) -> None:
     """The before/after table: one row per artifact, the baseline first."""
     title = title or "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
     table = Table(title=title, title_justify="left")
-    for column in ("artifact", "MACs", "params", "MB", "acc %", *(f"p50 ms@{t}t" for t in result.threads)):
+    inspection = any(r.test and r.test.get("escape") for r in result.rows)
+    rates = ("escape %", "false rej. %") if inspection else ()
+    columns = ("artifact", "MACs", "params", "MB", "test acc % [95% CI]", *rates,
+               *(f"p50 ms@{t}t" for t in result.threads))  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
     if result.baseline:
         for t in result.threads:
@@ -80,7 +98,10 @@ def print_bench(result: BenchResult, title: str | None = None) -> None:
             table.add_column(f"vs {result.reference}@{t}t", justify="right")
     for r in result.rows:
         cells = [r.name + (" (baseline)" if r.name == result.baseline else ""), si(r.macs, 1, ""), si(r.params, 1, ""),
-                 f"{r.bytes / 1e6:.2f}", "-" if r.accuracy is None else f"{r.accuracy:.2f}"]  # fmt: skip
+                 f"{r.bytes / 1e6:.2f}", rate_text(r.test["accuracy"] if r.test else None)]  # fmt: skip
+        if inspection:
+            cells += [rate_text(r.test.get("escape") if r.test else None),
+                      rate_text(r.test.get("false_reject") if r.test else None)]  # fmt: skip
         cells += [f"{r.latency[str(t)]['p50_ms']:.3f}" for t in result.threads]
         if result.baseline:
             cells += [_speedup(r.ratio[str(t)]) for t in result.threads]
@@ -91,14 +112,18 @@ def print_bench(result: BenchResult, title: str | None = None) -> None:
 
 
 def print_artifacts(result: ExportResult) -> None:
-    title = f"artifacts in {result.out} (Keras accuracy {result.keras_accuracy:.2f} %)"
+    title = (f"artifacts in {result.out} (Keras validation accuracy {result.keras_accuracy:.2f} %; validity is "
+             f"decided on validation, test is reported)")  # fmt: skip
     table = Table(title=title, title_justify="left")
-    for column in ("artifact", "MB", "input", "accuracy", "agree", "max|diff|", "valid"):
+    columns = ("artifact", "MB", "input", "val. acc %", "drop vs Keras [95% CI]", "agree", "max|diff|",
+               "test acc % [95% CI]", "valid")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
     for a in result.artifacts:
         valid = "yes" if a.valid else "[red]NO[/red]"
-        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", a.input["dtype"], f"{a.accuracy:.2f} %",
-                      f"{a.agreement:.2f} %", f"{a.max_abs_diff:.4f}", valid)  # fmt: skip
+        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", a.input["dtype"], f"{a.accuracy:.2f}", drop_text(a.val_drop),
+                      f"{a.agreement:.2f} %", f"{a.max_abs_diff:.4f}",
+                      rate_text(a.test["accuracy"] if a.test else None), valid)  # fmt: skip
     console.print(table)
     for a in result.artifacts:
         if a.problems:

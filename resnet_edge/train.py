@@ -491,7 +491,9 @@ def train(
     state["model_sha256"] = sha256(out / MODEL)
     plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
     result = _result(out, model_config, state, device)
-    write_json(out / "metrics.json", _metrics(result, state, mixed, xla, config, recipe))
+    write_json(
+        out / "metrics.json", {**_metrics(result, state, mixed, xla, config, recipe), **split_reports(best, data)}
+    )
     write_json(out / STATE, state)
     shutil.rmtree(out / BACKUP, ignore_errors=True)
     if not chief:
@@ -512,6 +514,18 @@ def _result(out: Path, model_config: ModelConfig, state: dict[str, Any], device:
         images_per_second=float(np.median([r["images_per_second"] for r in history])) if history else 0.0,
         device=device,
     )
+
+
+def split_reports(model: keras.Model, data: Dataset) -> dict[str, Any]:
+    """The model's ClassReport (accuracy with its interval, per-class precision/recall/F1, confusion matrix,
+    escape and false-reject rates) on the validation split (decisions) and the test split (reported only)."""
+    from resnet_edge.metrics import ClassReport, top1
+
+    out = {}
+    for split, x, y in (("validation", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+        pred = top1(model.predict(x.astype("float32"), batch_size=256, verbose=0))
+        out[split] = ClassReport.of(pred, y, data.class_names, data.good).to_dict()
+    return out
 
 
 def _metrics(

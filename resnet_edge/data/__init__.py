@@ -16,6 +16,7 @@ from resnet_edge.data.config import DataConfig
 from resnet_edge.data.folder import ImageFiles
 from resnet_edge.data.memory import available_memory, check_memory
 from resnet_edge.errors import DataError
+from resnet_edge.metrics import good_class_index
 
 STATS_SAMPLE = 2000
 
@@ -33,6 +34,7 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     skipped: tuple[str, ...] = ()  # unreadable files, each with its reason
+    good: int | None = None  # index of the pass class (escape / false-reject rates), None when there is none
 
     @property
     def num_classes(self) -> int:
@@ -183,4 +185,5 @@ def load_data(config: DataConfig, *, size: int, channels: int) -> Dataset:
         raise DataError(
             f"data '{config.source}' gives {len(x)} training, {len(xv)} validation and {len(xt)} test images"
         )
-    return Dataset(x, y, _decoded(xv), yv, _decoded(xt), yt, tuple(names), config.source, tuple(skipped))
+    good = good_class_index(tuple(names), config.good_class)
+    return Dataset(x, y, _decoded(xv), yv, _decoded(xt), yt, tuple(names), config.source, tuple(skipped), good)

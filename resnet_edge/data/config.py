@@ -22,6 +22,9 @@ class DataConfig:
         0.2, "Test fraction when no --test-data (folders: held out; built-in: extra images; CIFAR: its test batch)."
     )
     per_class: int = setting(1000, "Images per class of the built-in inspection set.")
+    good_class: str | None = setting(
+        None, "The pass class: escape and false-reject rates are counted against it (default: good, ok or pass)."
+    )
     seed: int = setting(0, "Seed of the data split (use the one the model was trained with).")
     stream: bool | None = setting(None, "Folders: decode training images from disk (default: when large).")
     stream_cache: str | None = setting(None, "With --stream: keep decoded images in this cache file (tf.data).")

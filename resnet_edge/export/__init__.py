@@ -47,6 +47,9 @@ class Artifact:
     problems: tuple[str, ...] = ()
     seconds: float = 0.0  # conversion and validation
     layer_errors: tuple[dict[str, Any], ...] = ()
+    val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: Keras minus this artifact on validation
+    escape_increase: dict[str, Any] | None = None  # this artifact's escape rate minus Keras', validation
+    test: dict[str, Any] | None = None  # metrics.ClassReport on the test split: reported, never decided on
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -119,12 +122,21 @@ def _validate(path: Path, fmt: ExportFormat, mode: QuantMode, reference: np.ndar
 
     runner = load_runner(path)
     scores = runner.predict(data.x_val)
-    acc = metrics.accuracy(scores, data.y_val)
-    agree = metrics.agreement(scores, reference)
+    pred, keras_pred = metrics.top1(scores), metrics.top1(reference)
+    acc = metrics.accuracy(pred, data.y_val)
+    agree = metrics.agreement(pred, keras_pred)
     diff = float(np.abs(scores - reference).max())
     problems = _check(mode, acc, agree, keras_acc, config)
+    escape = None
+    if data.good is not None:
+        escape = metrics.escape_increase(keras_pred, pred, data.y_val, data.good)
+        if config.max_escape_increase is not None and escape.value > config.max_escape_increase:
+            problems.append(f"escape rate +{escape.value:.2f} > {config.max_escape_increase:g} points")
+    drop = metrics.PairedDifference.of(keras_pred == data.y_val, pred == data.y_val)
+    test = metrics.ClassReport.of(metrics.top1(runner.predict(data.x_test)), data.y_test, data.class_names, data.good)
     return Artifact(path, fmt, mode, path.stat().st_size, sha256(path), runner.input.to_dict(), runner.output.to_dict(),
-                    acc, agree, diff, not problems, tuple(problems), seconds)  # fmt: skip
+                    acc, agree, diff, not problems, tuple(problems), seconds, val_drop=drop.to_dict(),
+                    escape_increase=escape.to_dict() if escape else None, test=test.to_dict())  # fmt: skip
 
 
 def _convert(model, qat, fmt, mode, path, fp32_onnx, representative, config, quantize) -> None:
@@ -209,6 +221,11 @@ def export(
                         tuple(a.path.name for a in artifacts if not a.valid))  # fmt: skip
 
 
+def _keras_test(model: keras.Model, data: Dataset) -> dict[str, Any]:
+    pred = metrics.top1(model.predict(data.x_test.astype(np.float32), batch_size=256, verbose=0))
+    return metrics.ClassReport.of(pred, data.y_test, data.class_names, data.good).to_dict()
+
+
 def _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result) -> dict[str, Any]:
     return {
         "model": model.name,
@@ -217,7 +234,8 @@ def _manifest(model, artifacts, data, keras_acc, config, quantize, model_config,
         "labels": LABELS,
         "preprocessing": preprocessing(model),
         "keras_accuracy": keras_acc,
-        "validation": {"source": data.source, "images": int(len(data.x_val))},
+        "validation": {"source": data.source, "images": int(len(data.x_val)), "used_for": "every validity check"},
+        "test": {"images": int(len(data.x_test)), "used_for": "reported only", "keras": _keras_test(model, data)},
         "qat": (
             {
                 "accuracy": qat_result.qat_accuracy,

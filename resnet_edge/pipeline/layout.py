@@ -53,6 +53,7 @@ class RunLayout:
     unpruned_tflite = _At("export", "unpruned", "model_fp32.tflite")
     bench = _At("bench.json")
     bench_plot = _At("bench.png")
+    confusion_plot = _At("confusion.png")
     manifest = _At(RUN_MANIFEST)
     report_md = _At("report.md")
     report_html = _At("report.html")

@@ -87,8 +87,21 @@ def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
 def test_load_folder_with_explicit_validation(tmp_path) -> None:
     train, val = _folder(tmp_path / "train"), _folder(tmp_path / "val", per_class=2)
     data = load_data(DataConfig(source=f"folder:{train}", val_source=f"folder:{val}"), size=32, channels=3)
-    assert (len(data.x_train), len(data.x_val)) == (12, 4)
+    # the test split (0.2, stratified: one image per class) is held out of the training folder first
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (10, 4, 2)
     assert data.class_names == ("cat", "dog")
+    test = load_data(DataConfig(source=f"folder:{train}", val_source=f"folder:{val}", test_source=f"folder:{val}"),
+                     size=32, channels=3)  # fmt: skip
+    assert (len(test.x_train), len(test.x_val), len(test.x_test)) == (12, 4, 4)  # --test-data: nothing held out
+
+
+def test_the_three_splits_are_disjoint_and_stratified(tmp_path) -> None:
+    root = _folder(tmp_path / "all", per_class=20)
+    data = load_data(DataConfig(source=f"folder:{root}"), size=32, channels=3)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (26, 6, 8)  # 40 -> test 8 (4 a class), val 3 of 16 a class
+    assert np.bincount(data.y_test).tolist() == [4, 4] and np.bincount(data.y_val).tolist() == [3, 3]
+    rows = {x.tobytes() for x in data.x_train}
+    assert not rows & {x.tobytes() for x in data.x_test} and not rows & {x.tobytes() for x in data.x_val}
 
 
 def _gradient() -> np.ndarray:
@@ -149,7 +162,7 @@ def test_streamed_folder_trains_from_disk_like_the_in_memory_one(tmp_path) -> No
     a = np.concatenate([b[0].numpy() for b in train_dataset(memory.x_train, memory.y_train, **kwargs)])
     b = np.concatenate([b[0].numpy() for b in train_dataset(streamed.x_train, streamed.y_train, **kwargs)])
     assert a.shape == b.shape and np.array_equal(np.sort(a.reshape(len(a), -1), 0), np.sort(b.reshape(len(b), -1), 0))
-    assert "streamed from disk" in streamed.summary() and "cat 8, dog 8" in streamed.summary()
+    assert "streamed from disk" in streamed.summary() and "cat 6, dog 6" in streamed.summary()
 
 
 def test_streamed_folder_with_an_on_disk_cache(tmp_path) -> None:
