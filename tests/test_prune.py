@@ -318,3 +318,41 @@ def test_budget_search_undoes_retries_sets_aside_and_stops_after_patience(
     assert held(saved) == {n: False for n in ablation if n not in result.removed}  # the survivors, weights intact
     assert 2 * len(residual_blocks(saved)) + 2 == result.model_config.arch.depth == steps[4]["depth"] == 22
     assert json.loads((tmp_path / "model_config.json").read_text())["blocks"] == [2, 4, 4]
+
+
+def test_the_escape_budget_binds_before_the_accuracy_budget(tmp_path: Path, tiny_data, monkeypatch) -> None:
+    """Scripted predictions: every removed block passes 3 more defective parts as good (3 of 800 defects: +0.375
+    points of escape rate, 0.3 points of accuracy). With --max-escape-increase 0.5 and a 5-point accuracy budget,
+    one block may go (+0.375), a second may not (+0.75): the escape budget binds, and the log says so."""
+    import resnet_edge.prune as prune_module
+
+    model = _random_model()  # ResNet-14: 6 blocks
+    labels = np.arange(1000, dtype=np.int32) % 5  # class 0 is 'good' in the built-in set
+    data = replace(tiny_data, x_val=np.zeros((1000, 32, 32, 3), np.uint8), y_val=labels)
+    assert data.class_names[0] == "good" and data.good == 0
+
+    def scripted(m: keras.Model, x) -> np.ndarray:
+        if len(x) == len(tiny_data.y_test):  # the test split: whatever the model, all right
+            return tiny_data.y_test.copy()
+        removed = 6 - sum(bool(re.fullmatch(r"stage\d+_block\d+_conv1", layer.name)) for layer in m.layers)
+        pred = labels[: len(x)].copy()  # validation, or its first 500 images when re-scoring
+        pred[np.flatnonzero(pred != 0)[: 3 * removed]] = 0  # escapes
+        return pred
+
+    monkeypatch.setattr(prune_module, "predict_classes", scripted)
+    monkeypatch.setattr(prune_module, "_measure_latency", lambda steps, models, out: steps)
+    config = PruneConfig(max_accuracy_drop=5.0, max_escape_increase=0.5, step_epochs=0, patience=2, batch_size=16,
+                         calibration_batches=1)  # fmt: skip
+    result = prune(model, CONFIG, data, config, out=tmp_path)
+    steps = json.loads((tmp_path / "prune.json").read_text())["steps"]
+    assert [s["accepted"] for s in steps] == [True, True, False, False]  # patience 2 ends it
+    assert len(result.removed) == 1 and result.model_config.arch.depth == CONFIG.arch.depth - 2
+    rejected = steps[2]
+    assert rejected["val_drop"]["value"] == pytest.approx(0.6)  # within the 5-point accuracy budget
+    assert pytest.approx(0.75) == 100 * 6 / 800  # the escape increase that broke the 0.5-point budget
+
+
+def test_escape_budget_needs_a_pass_class(tmp_path: Path, tiny_data, capsys) -> None:
+    data = replace(tiny_data, good=None)
+    with pytest.raises(ConfigError, match="needs a pass class"):
+        prune(_random_model(), CONFIG, data, PruneConfig(max_accuracy_drop=1.0, max_escape_increase=0.5), out=tmp_path)

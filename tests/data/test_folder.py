@@ -98,7 +98,7 @@ def test_load_folder_with_explicit_validation(tmp_path) -> None:
 def test_the_three_splits_are_disjoint_and_stratified(tmp_path) -> None:
     root = _folder(tmp_path / "all", per_class=20)
     data = load_data(DataConfig(source=f"folder:{root}"), size=32, channels=3)
-    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (26, 6, 8)  # 40 -> test 8 (4 a class), val 3 of 16 a class
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (26, 6, 8)  # test 4 a class, then val 3 of 16
     assert np.bincount(data.y_test).tolist() == [4, 4] and np.bincount(data.y_val).tolist() == [3, 3]
     rows = {x.tobytes() for x in data.x_train}
     assert not rows & {x.tobytes() for x in data.x_test} and not rows & {x.tobytes() for x in data.x_val}
