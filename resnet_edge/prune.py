@@ -118,6 +118,11 @@ class PruneResult:
     steps: tuple[PruneStep, ...]
     scores: tuple[BlockScore, ...]
 
+    @property
+    def chosen(self) -> PruneStep:
+        """The step whose model was kept (the last accepted one)."""
+        return max((s for s in self.steps if s.accepted), key=lambda s: s.step)
+
 
 # ------------------------------------------------------------------------------------------------ blocks
 def residual_blocks(model: keras.Model) -> list[tuple[int, int, str]]:

@@ -13,6 +13,7 @@ from resnet_edge.config import PruneConfig
 from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
 from resnet_edge.errors import ConfigError
+from resnet_edge.tables import drop_text
 
 DATA_OPTIONS = ("source", "val_source", "per_class", "seed")  # the data the model was trained on, same split
 
@@ -44,9 +45,12 @@ def prune(
     dataset = load_data(data_config, size=model_config.input_size, channels=model_config.channels)
     result = prune_model(keras_model, model_config, dataset, config, out=out)
     before = count_keras(keras_model)
+    chosen = result.chosen
     console.print(
         f"depth {model_config.arch.depth} -> {result.model_config.arch.depth} · MACs {before.macs / 1e6:.2f} M -> "
-        f"{result.final_macs / 1e6:.2f} M ({100 * (1 - result.final_macs / before.macs):.1f} % fewer) · accuracy "
-        f"{result.base_accuracy:.2f} % -> {result.final_accuracy:.2f} % · removed {len(result.removed)} blocks"
+        f"{result.final_macs / 1e6:.2f} M ({100 * (1 - result.final_macs / before.macs):.1f} % fewer) · removed "
+        f"{len(result.removed)} blocks · accuracy drop, validation (decided on): {drop_text(chosen.val_drop)}, "
+        f"test: {drop_text(chosen.test_drop)} points",
+        soft_wrap=True,
     )
     console.print(f"pruned model: {result.model_path}")

@@ -49,6 +49,23 @@ def train(
         f"best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}/{result.epochs} · "
         f"{result.images_per_second:.0f} images/s · {result.model_path}"
     )
+    _print_test(out)
+
+
+def _print_test(out: Path) -> None:
+    """The test split's numbers from metrics.json (reported only: training never saw or chose by them)."""
+    import json
+
+    from resnet_edge.tables import rate_text
+
+    metrics_path = out / "metrics.json"
+    test = json.loads(metrics_path.read_text()).get("test") if metrics_path.exists() else None
+    if test:
+        rates = f"test accuracy {rate_text(test['accuracy'])} % (n={test['accuracy']['n']})"
+        if test.get("escape"):
+            rates += (f" · escape {rate_text(test['escape'])} % · false reject {rate_text(test['false_reject'])} % "
+                      f"(pass class '{test['good_class']}')")  # fmt: skip
+        console.print(rates, soft_wrap=True)
 
 
 @app.command()
