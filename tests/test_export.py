@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from by_hand import onnx_scores, tflite_scores
 
 from resnet_edge._tf import keras, tf
 from resnet_edge.config import ExportConfig, QuantizeConfig, QuantMode
@@ -45,50 +45,6 @@ def _artifact(result, name):
     return next(a for a in result.artifacts if a.path.name == name)
 
 
-@pytest.fixture(scope="module")
-def learned(digits):
-    """ResNet-8 fitted 8 epochs on sklearn's digits (1438 training images, 8 s): about 98 % on the 359 validation
-    images, where one disagreement is 0.28 %, so 97 % agreement and a 1-point drop are 10 and 3.6 images."""
-    mean, std = digits.channel_stats()
-    config = ModelConfig(depth=8, input_size=32, channels=1, classes=digits.num_classes, input_mean=mean, input_std=std)
-    keras.utils.set_random_seed(0)
-    model = build_resnet(config)
-    epochs, batch = 8, 32
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, epochs * math.ceil(len(digits.x_train) / batch))
-    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
-    model.fit(digits.x_train.astype(np.float32), digits.y_train, epochs=epochs, batch_size=batch, verbose=0)
-    return model, config
-
-
-def _tflite_scores(path, images: np.ndarray) -> tuple[np.ndarray, dict, dict]:
-    """(class scores, input details, output details) of a .tflite file run here with LiteRT, one image at a
-    time: pixels quantized by hand with the input's scale and zero point, the output dequantized with its own."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
-    lo, hi = np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max
-    scores = []
-    for image in images:
-        q = np.clip(np.round(image / in_scale) + in_zero, lo, hi).astype(inp["dtype"])
-        interp.set_tensor(inp["index"], q[None])
-        interp.invoke()
-        scores.append((interp.get_tensor(out["index"])[0].astype(np.float32) - out_zero) * out_scale)
-    return np.stack(scores), inp, out
-
-
-def _onnx_scores(path, images: np.ndarray) -> tuple[np.ndarray, set[str]]:
-    """(class scores, operator types) of an .onnx file run here with ONNX Runtime on raw float pixels."""
-    import onnx
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    scores = session.run(None, {session.get_inputs()[0].name: images.astype(np.float32)})[0]
-    return scores, {node.op_type for node in onnx.load(str(path)).graph.node}
-
-
 def test_every_default_artifact_is_written_and_validated(exported) -> None:
     names = {a.path.name for a in exported.artifacts}
     assert names == {f"model_{m}.{f}" for m in ("fp32", "fp16", "dynamic", "int8") for f in ("tflite", "onnx")}
@@ -118,10 +74,10 @@ def test_int8_tflite_takes_raw_pixels_as_int8(exported) -> None:
     assert _artifact(exported, "model_int8.tflite").output["dtype"] == "int8"
 
 
-def test_int8_artifacts_of_a_learned_model_meet_the_default_thresholds(learned, digits, tmp_path) -> None:
+def test_int8_artifacts_of_a_learned_model_meet_the_default_thresholds(learned_digits, digits, tmp_path) -> None:
     """Post-training int8 TFLite and ONNX against Keras with the default thresholds (>= 97 % top-1 agreement,
     <= 1 point lost), checked by the library and again here, with each runtime driven by hand."""
-    model, model_config = learned
+    model, model_config = learned_digits
     x, y = digits.x_val.astype(np.float32), digits.y_val
     reference = model.predict(x, verbose=0)
     keras_pred = reference.argmax(-1)
@@ -135,11 +91,11 @@ def test_int8_artifacts_of_a_learned_model_meet_the_default_thresholds(learned, 
     assert result.keras_accuracy == pytest.approx(keras_acc) and not result.invalid
     assert {a.path.name for a in result.artifacts} == {"model_int8.tflite", "model_int8.onnx"}
 
-    tflite, inp, out = _tflite_scores(tmp_path / "model_int8.tflite", x)
+    tflite, inp, out = tflite_scores(tmp_path / "model_int8.tflite", x)
     assert inp["dtype"] == out["dtype"] == np.int8  # full integer at both ends
-    onnx_scores, ops = _onnx_scores(tmp_path / "model_int8.onnx", x)
+    onnx_out, ops = onnx_scores(tmp_path / "model_int8.onnx", x)
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: int8 inside
-    for name, scores in (("model_int8.tflite", tflite), ("model_int8.onnx", onnx_scores)):
+    for name, scores in (("model_int8.tflite", tflite), ("model_int8.onnx", onnx_out)):
         pred = scores.argmax(-1)
         agreement, drop = 100 * np.mean(pred == keras_pred), keras_acc - 100 * np.mean(pred == y)
         diff = np.abs(scores - reference)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from by_hand import onnx_scores, tflite_scores
 
 from resnet_edge._tf import keras
 from resnet_edge.config import ExportConfig, QuantizeConfig
@@ -67,41 +66,7 @@ def test_qat_exports_full_integer_tflite_and_onnx(model, tiny_data, tmp_path) ->
     assert (tmp_path / "qat.h5").is_file() and result.qat_accuracy is not None
 
 
-@pytest.fixture(scope="module")
-def learned(digits):
-    """ResNet-8 fitted 8 epochs on sklearn's digits (1438 training images, 8 s), without augmentation: about
-    98 % on the 359 validation images, where 97 % agreement and a 1-point drop are 10 and 3.6 images."""
-    mean, std = digits.channel_stats()
-    config = ModelConfig(depth=8, input_size=32, channels=1, classes=digits.num_classes, input_mean=mean, input_std=std)
-    keras.utils.set_random_seed(0)
-    model = build_resnet(config)
-    epochs, batch = 8, 32
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, epochs * math.ceil(len(digits.x_train) / batch))
-    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
-    model.fit(digits.x_train.astype(np.float32), digits.y_train, epochs=epochs, batch_size=batch, verbose=0)
-    return model
-
-
-def _tflite_scores(path, images: np.ndarray) -> tuple[np.ndarray, dict, dict]:
-    """(class scores, input details, output details) of a .tflite file run here with LiteRT, one image at a
-    time: pixels quantized by hand with the input's scale and zero point, the output dequantized with its own."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
-    lo, hi = np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max
-    scores = []
-    for image in images:
-        q = np.clip(np.round(image / in_scale) + in_zero, lo, hi).astype(inp["dtype"])
-        interp.set_tensor(inp["index"], q[None])
-        interp.invoke()
-        scores.append((interp.get_tensor(out["index"])[0].astype(np.float32) - out_zero) * out_scale)
-    return np.stack(scores), inp, out
-
-
-def test_qat_artifacts_of_a_learned_model_meet_the_default_thresholds(learned, digits, tmp_path) -> None:
+def test_qat_artifacts_of_a_learned_model_meet_the_default_thresholds(learned_digits, digits, tmp_path) -> None:
     """QAT TFLite and ONNX against the float Keras model with the default thresholds (>= 97 % top-1 agreement,
     <= 1 point lost), checked by the library and again here with each runtime driven by hand; and the integer
     models compute what the fake-quantized Keras model they were converted from computes.
@@ -109,10 +74,9 @@ def test_qat_artifacts_of_a_learned_model_meet_the_default_thresholds(learned, d
     The model was trained without augmentation, so QAT fine-tunes without it (QuantizeConfig.augment=False): with
     the flips and shifts a digit classifier never saw, the fine-tuning took it from 98.3 % to 74.1 % (a float
     fine-tuning on the same images: 75.8 %; both without augmentation: 98.6-98.9 %)."""
-    import onnx
-    import onnxruntime as ort
 
     x, y = digits.x_val.astype(np.float32), digits.y_val
+    learned, _ = learned_digits
     reference = learned.predict(x, verbose=0)
     keras_pred = reference.argmax(-1)
     keras_acc = 100 * np.mean(keras_pred == y)
@@ -126,13 +90,11 @@ def test_qat_artifacts_of_a_learned_model_meet_the_default_thresholds(learned, d
     qat_scores = load_qat(tmp_path / "qat.h5").predict(x, verbose=0)  # the fake-quantized Keras model
     assert result.qat_accuracy == pytest.approx(100 * np.mean(qat_scores.argmax(-1) == y))
 
-    tflite, inp, out = _tflite_scores(tmp_path / "model_qat.tflite", x)
+    tflite, inp, out = tflite_scores(tmp_path / "model_qat.tflite", x)
     assert inp["dtype"] == out["dtype"] == np.int8  # full integer at both ends
-    session = ort.InferenceSession(str(tmp_path / "model_qat.onnx"), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run(None, {session.get_inputs()[0].name: x})[0]
-    ops = {node.op_type for node in onnx.load(str(tmp_path / "model_qat.onnx")).graph.node}
+    onnx_out, ops = onnx_scores(tmp_path / "model_qat.onnx", x)
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: the fake quantization became int8 steps
-    for name, scores in (("model_qat.tflite", tflite), ("model_qat.onnx", onnx_scores)):
+    for name, scores in (("model_qat.tflite", tflite), ("model_qat.onnx", onnx_out)):
         pred = scores.argmax(-1)
         agreement, drop = 100 * np.mean(pred == keras_pred), keras_acc - 100 * np.mean(pred == y)
         qat_agreement = 100 * np.mean(pred == qat_scores.argmax(-1))
