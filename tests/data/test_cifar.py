@@ -56,3 +56,17 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path) -> None:
 def test_missing_archive_says_where_to_put_it(tmp_path) -> None:
     with pytest.raises(DataError, match="download cifar-10-python.tar.gz"):
         load_cifar10(tmp_path / "cifar-10-python.tar.gz")
+
+
+def test_cifar_test_batch_is_the_test_split_and_validation_comes_from_training(tmp_path) -> None:
+    from resnet_edge.data import load_data
+    from resnet_edge.data.config import DataConfig
+
+    path = tmp_path / "cifar-10-python.tar.gz"
+    meta = pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]})
+    _archive(path, {**{n: _batch(20, i) for i, n in enumerate(TRAIN_BATCHES)}, TEST_BATCH: _batch(7, 9),
+                    "batches.meta": meta})  # fmt: skip
+    data = load_data(DataConfig(source=f"cifar10:{path}", val_split=0.2), size=32, channels=3)
+    _, (xt, _), _ = load_cifar10(path)
+    np.testing.assert_array_equal(data.x_test, xt)  # the official test batch, untouched
+    assert len(data.y_train) + len(data.y_val) == 100 and 10 <= len(data.y_val) <= 30
