@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import Section, config_options, out_file
+from resnet_edge.cli.options import EVALUATION_DATA, Section, config_options, out_file
 from resnet_edge.config import BenchConfig
 from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
@@ -18,8 +18,7 @@ from resnet_edge.gate import GateConfig
 
 BENCH_OPTIONS = ("threads", "rounds", "warmup", "budget_s", "provider", "confidence", "seed")
 # bench measures accuracy only when given data: no --data means latency and counts alone
-DATA_OPTIONS = Section("data_options", DataConfig, only=("source", "val_source", "per_class", "seed"), as_dict=True,
-                       defaults={"source": None})  # fmt: skip
+DATA_OPTIONS = Section("data_options", DataConfig, exclude=EVALUATION_DATA, as_dict=True, defaults={"source": None})
 
 
 @app.command()

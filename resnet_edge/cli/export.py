@@ -10,18 +10,24 @@ from typing import Annotated, Any
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import AllowInvalidOpt, JsonOpt, Section, config_options, invalid_exit, out_dir
+from resnet_edge.cli.options import (
+    EVALUATION_DATA,
+    AllowInvalidOpt,
+    JsonOpt,
+    Section,
+    config_options,
+    invalid_exit,
+    out_dir,
+)
 from resnet_edge.config import INTEGER_MODES, ExportConfig, QuantizeConfig
 from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
 from resnet_edge.errors import ConfigError, DataError
 
-DATA_OPTIONS = ("source", "val_source", "per_class", "seed")
-
 
 @app.command()
 @config_options(Section("config", ExportConfig), Section("quantize", QuantizeConfig),
-                Section("data_config", DataConfig, only=DATA_OPTIONS))  # fmt: skip
+                Section("data_config", DataConfig, exclude=EVALUATION_DATA))  # fmt: skip
 def export(
     config: ExportConfig,
     quantize: QuantizeConfig,

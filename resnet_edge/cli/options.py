@@ -54,6 +54,11 @@ class Section:
         return self.cls(**{**base, **given})
 
 
+# Commands that read a trained model's data take every data option but the training-only ones: the same sources,
+# fractions and seed give the same train / validation / test splits the model was trained with.
+EVALUATION_DATA = ("stream", "stream_cache")
+
+
 def _base_type(hint: Any) -> tuple[Any, bool]:
     """(the option's type, whether it may be None) of a field's type hint."""
     args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]

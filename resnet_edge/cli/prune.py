@@ -8,18 +8,16 @@ from typing import Annotated
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import Section, config_options, out_dir
+from resnet_edge.cli.options import EVALUATION_DATA, Section, config_options, out_dir
 from resnet_edge.config import PruneConfig
 from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
 from resnet_edge.errors import ConfigError
 from resnet_edge.tables import drop_text
 
-DATA_OPTIONS = ("source", "val_source", "per_class", "seed")  # the data the model was trained on, same split
-
 
 @app.command()
-@config_options(Section("config", PruneConfig), Section("data_config", DataConfig, only=DATA_OPTIONS))
+@config_options(Section("config", PruneConfig), Section("data_config", DataConfig, exclude=EVALUATION_DATA))
 def prune(
     config: PruneConfig,
     data_config: DataConfig,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from resnet_edge.cli.app import app
-from resnet_edge.cli.options import Section, config_options, out_dir
+from resnet_edge.cli.options import EVALUATION_DATA, Section, config_options, out_dir
 from resnet_edge.config import DEGRADATION_TRAIN, TrainConfig
 from resnet_edge.console import console, err_console
 from resnet_edge.data.config import DataConfig
@@ -71,7 +71,7 @@ def _print_test(out: Path) -> None:
 @app.command()
 @config_options(Section("train_config", TrainConfig, base=DEGRADATION_TRAIN,
                         only=("recipe", "epochs", "batch_size", "seed")),
-                Section("data_config", DataConfig, only=("source", "val_source", "per_class", "seed")),
+                Section("data_config", DataConfig, exclude=EVALUATION_DATA),
                 Section("model_options", ModelConfig, only=("input_size", "channels"), as_dict=True))  # fmt: skip
 def degradation(
     train_config: TrainConfig,
