@@ -163,16 +163,15 @@ def onnx_providers(provider: str) -> list[str]:
     """ONNX Runtime execution providers for `cpu`, `cuda` or `tensorrt` (the last two need the `gpu` extra)."""
     import onnxruntime as ort
 
+    from resnet_edge.config import Provider
     from resnet_edge.errors import ConfigError
+    from resnet_edge.settings import parse_enum
 
-    names = {
-        "cpu": [],
-        "cuda": ["CUDAExecutionProvider"],
-        "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
-    }
-    if provider not in names:
-        raise ConfigError(f"provider {provider!r} is not accepted; use one of: {', '.join(names)}")
-    wanted = names[provider]
+    wanted = {
+        Provider.CPU: [],
+        Provider.CUDA: ["CUDAExecutionProvider"],
+        Provider.TENSORRT: ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+    }[parse_enum(Provider, provider, "provider")]
     if wanted and wanted[0] not in ort.get_available_providers():
         raise ConfigError(
             f"provider {provider!r} needs onnxruntime-gpu (`make gpu`); this onnxruntime offers "
