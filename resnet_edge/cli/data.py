@@ -14,7 +14,7 @@ from resnet_edge.data.synth import SynthSpec
 
 
 @data_app.command("synth")
-@config_options(Section("spec", SynthSpec, exclude=("faint",)))
+@config_options(Section("spec", SynthSpec))
 def data_synth(
     spec: SynthSpec,
     out: Annotated[Path, typer.Option(callback=out_dir, help="A new folder: one sub-folder per class, PNG files.")],

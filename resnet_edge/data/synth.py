@@ -34,7 +34,7 @@ class SynthSpec:
     per_class: int = setting(1000, "Images per class (the built-in set's default, as training uses it).")
     seed: int = setting(0, "Seed: the same seed gives the same images.")
     channels: int = setting(3, "1 (grayscale) or 3 (RGB).")
-    faint: float = setting(0.5, "Lowest defect contrast, as a fraction of the strongest.")
+    faint: float = setting(0.5, "Lowest defect contrast, as a fraction of the strongest.", cli=False)
 
     def __post_init__(self) -> None:
         if self.size < 8:
