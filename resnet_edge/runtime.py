@@ -121,7 +121,7 @@ class TFLiteRunner(Runner):
 class ONNXRunner(Runner):
     kind = "onnx"
 
-    def __init__(self, path: Path, threads: int | None, providers: list[str]) -> None:
+    def __init__(self, path: Path, threads: int | None, providers: list[str], *, spinning: bool = True) -> None:
         super().__init__(path, threads)
         import onnxruntime as ort
 
@@ -130,6 +130,11 @@ class ONNXRunner(Runner):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if not spinning:
+            # ONNX Runtime's pool threads spin after a run (its default) and steal the cores from whatever runs
+            # next; off, the neighbours are spared but ORT itself wakes slower (benchmarks/order_invariance.py)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=providers)
         inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
         self._in_name = inp.name
