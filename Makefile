@@ -15,13 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## the main job on built-in data: build (train, prune, int8, export, bench, report) into runs/demo
 	$(BIN)/resnet-edge build --depth 20 --epochs 10 --per-class 500 --quantize int8 --out runs/demo
 
-test: $(STAMP)  ## the default test run: tiny models, under 15 minutes on 2 cores
+test: lint  ## the default test run (lint first): tiny models, under 15 minutes on 2 cores
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)  ## the long tests (real training, large models)
 	$(BIN)/python -m pytest -m slow
 
-lint: $(STAMP)  ## ruff (lint and format) and the import layering; CI runs it before the tests
+lint: $(STAMP)  ## ruff (lint and format) and the import layering; `make test` runs it first
 	$(BIN)/ruff check resnet_edge tests benchmarks scripts
 	$(BIN)/ruff format --check resnet_edge tests benchmarks scripts
 	$(BIN)/python scripts/import_graph.py --check

@@ -150,6 +150,12 @@ def accuracy_drop(base: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -
     return PairedDifference.of(top1(base) == labels, top1(candidate) == labels)
 
 
+def paired_half_width(disagreement: float, n: int) -> float:
+    """About how many points a paired 95 % interval spans either side of the estimate on n images, when the two
+    models disagree on a fraction `disagreement` of them: z * sqrt(disagreement / n)."""
+    return 100 * z_value(CONFIDENCE) * math.sqrt(disagreement / n)
+
+
 def images_to_resolve(budget_points: float, disagreement: float) -> int:
     """Images a paired comparison needs for its 95 % interval's half-width to be the budget: with discordant
     fraction `disagreement` (the share of images the two models disagree on) the half-width is about

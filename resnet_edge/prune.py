@@ -65,6 +65,7 @@ class PruneStep:
     tflite_p50_ms: float | None = None
     val: dict[str, Any] | None = None  # metrics.Rate: accuracy with n and its Wilson interval (validation)
     val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: unpruned minus this step, same images
+    escape_increase: dict[str, Any] | None = None  # this step's escape rate minus the unpruned one's (validation)
     test: dict[str, Any] | None = None  # the same on the test split: reported, never used to decide
     test_drop: dict[str, Any] | None = None
     latency_ratio: dict[str, float] | None = None  # TFLite fp32 p50 / the unpruned model's, interleaved: median, CI
@@ -385,9 +386,10 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
 def _step(k: int, removed: list[str], model: keras.Model, config: ModelConfig, verdict: Verdict, accepted: bool
           ) -> PruneStep:  # fmt: skip
     count = count_keras(model)
+    escape = verdict.escape_increase.to_dict() if verdict.escape_increase else None
     return PruneStep(k, tuple(removed), config.arch.blocks, config.arch.depth, count.params, count.macs,
-                     verdict.rate.value, accepted, val=verdict.rate.to_dict(),
-                     val_drop=verdict.drop.to_dict())  # fmt: skip
+                     verdict.rate.value, accepted, val=verdict.rate.to_dict(), val_drop=verdict.drop.to_dict(),
+                     escape_increase=escape)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,7 @@ def _resolution_warning(base_pred: np.ndarray, data: Dataset, config: PruneConfi
         return None
     n = len(data.y_val)
     disagreement = max(1.0 - float(np.mean(base_pred == data.y_val)), 1.0 / n)
-    half = 100 * metrics.z_value() * np.sqrt(disagreement / n)
+    half = metrics.paired_half_width(disagreement, n)
     if half <= config.max_accuracy_drop:
         return None
     need = metrics.images_to_resolve(config.max_accuracy_drop, disagreement)
