@@ -44,7 +44,7 @@ def main() -> int:
         pass
     from plain import plain_ort_int8, plain_tflite_int8
 
-    from resnet_edge.config import QuantizeConfig, QuantMode
+    from resnet_edge.config import BenchConfig, QuantizeConfig, QuantMode
     from resnet_edge.data import load_data
     from resnet_edge.data.config import DataConfig
     from resnet_edge.export.onnx import export_onnx
@@ -90,7 +90,7 @@ def main() -> int:
     image = data.x_val[0]
     runners = {name: load_runner(path, threads=args.threads) for name, path in files.items()}
     timers = {name: r.timer(image) for name, r in runners.items()}
-    ms = interleaved(timers, warmup=5, rounds=args.rounds)
+    ms = interleaved(timers, BenchConfig(rounds=args.rounds))
     stats = {name: summary(v) for name, v in ms.items()}
     base = ms["keras fp32"]
     rows = []

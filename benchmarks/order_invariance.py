@@ -1,13 +1,12 @@
-"""Does a model's interleaved latency depend on which models run beside it? Each model of a set (Keras fp32,
-TFLite fp32 and int8, ONNX fp32 and int8 of one ResNet) is timed in three ways in one process: interleaved
-with the others in forward order, in reverse order, and alone; with ONNX Runtime's threads spinning after a run
-(its default), with spinning off, and with spinning off and a pause before each timed run. Measured here (2-core
-AMD EPYC, ResNet-20 64x64, 2 threads, 100 rounds): forward/reverse/alone spread up to 324 % (TFLite int8 1.67 vs
-0.39 ms) with spinning on, 12-52 % with it off (TensorFlow's pool still slows the next model after Keras), 3-13 %
-with a 5 ms pause, which however doubles every latency (cold threads): none of the three is the answer yet.
+"""Does a model's interleaved latency depend on which models run beside it? The models of one ResNet (Keras fp32,
+TFLite fp32 and int8, ONNX fp32 and int8) are timed by `latency.interleaved`, as bench, gate and prune time
+them, given in forward order, in reverse order, and each alone, in one process: before (the former schedule:
+one run per model per round, ONNX Runtime's default spinning) and after (each model's block: untimed runs for
+`settle_ms`, then `block` timed runs; ORT sessions stop spinning when a run returns). The spread is max / min - 1
+over the three p50s of a model.
 
     python benchmarks/order_invariance.py --depth 20 --size 64 --threads 2
-    python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2 --rounds 30
+    python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2 --rounds 20
 """
 
 from __future__ import annotations
@@ -42,64 +41,58 @@ def _artifacts(depth: int, size: int, folder: Path) -> list[Path]:
     return paths
 
 
-def _timers(paths: list[Path], threads: int, spinning: bool) -> dict[str, object]:
-    from resnet_edge.runtime import ONNXRunner, load_runner
+def _timers(paths: list[Path], threads: int, ort_default: bool) -> dict[str, object]:
+    import onnxruntime as ort
+
+    from resnet_edge.runtime import load_runner
 
     timers = {}
     for path in paths:
-        runner = ONNXRunner(path, threads, ["CPUExecutionProvider"], spinning=spinning) if path.suffix == ".onnx" \
-            else load_runner(path, threads=threads)  # fmt: skip
+        runner = load_runner(path, threads=threads)
+        if ort_default and path.suffix == ".onnx":  # the former session: ORT's own spinning after a run
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            runner._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         image = np.random.default_rng(1).uniform(0, 255, runner.image_size).astype(np.float32)
         timers[path.name] = runner.timer(image)
     return timers
 
 
-def _round_robin(timers: dict, names: list[str], rounds: int, warmup: int, quiesce: float = 0.0) -> dict[str, float]:
-    """p50 ms of each model, run in the given fixed order every round (no alternation: order is the variable),
-    with `quiesce` seconds of sleep before each run (not timed)."""
-    import time
+def measure(paths: list[Path], threads: int, config, ort_default: bool) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    """p50 ms of every model given forward, reverse and alone."""
+    from resnet_edge.latency import interleaved
 
-    samples = {n: [] for n in names}
-    for r in range(warmup + rounds):
-        for n in names:
-            if quiesce:
-                time.sleep(quiesce)
-            t = time.perf_counter()
-            timers[n]()
-            if r >= warmup:
-                samples[n].append((time.perf_counter() - t) * 1e3)
-    return {n: float(np.median(v)) for n, v in samples.items()}
-
-
-def measure(paths: list[Path], threads: int, spinning: bool, rounds: int, warmup: int, quiesce: float = 0.0
-            ) -> dict[str, dict[str, float]]:  # fmt: skip
-    timers = _timers(paths, threads, spinning)
+    timers = _timers(paths, threads, ort_default)
     names = list(timers)
-    forward = _round_robin(timers, names, rounds, warmup, quiesce)
-    reverse = _round_robin(timers, names[::-1], rounds, warmup, quiesce)
-    alone = {n: _round_robin(timers, [n], rounds, warmup, quiesce)[n] for n in names}
+
+    def p50(order: list[str]) -> dict[str, float]:
+        return {n: float(np.median(v)) for n, v in interleaved({n: timers[n] for n in order}, config).items()}
+
+    forward, reverse = p50(names), p50(names[::-1])
+    alone = {n: p50([n])[n] for n in names}
     return {n: {"forward": forward[n], "reverse": reverse[n], "alone": alone[n]} for n in names}
 
 
 def main() -> None:
+    from resnet_edge.config import BenchConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--quiesce-ms", type=float, default=5.0, help="pause before each timed run (third set)")
+    parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    after = BenchConfig(rounds=args.rounds)
+    # the former schedule: 10 warm-up rounds, then one run per model per round (5x the rounds: as many runs)
+    before = BenchConfig(rounds=args.rounds * after.block, warmup=10, block=1, settle_ms=0.0)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = _artifacts(args.depth, args.size, Path(tmp))
-        for spinning, quiesce in ((True, 0.0), (False, 0.0), (False, args.quiesce_ms / 1e3)):
-            label = "spinning on (ORT default)" if spinning else "spinning off"
-            label += f", {args.quiesce_ms:g} ms pause" if quiesce else ""
-            results[label] = measure(paths, args.threads, spinning, args.rounds, args.warmup, quiesce)
-    print(f"ResNet-{args.depth} at {args.size}x{args.size}, {args.threads} threads, p50 ms of {args.rounds} rounds")
-    print("| ORT threads | model | forward | reverse | alone | max spread |")
+        for label, config in (("before", before), ("after", after)):
+            results[label] = measure(paths, args.threads, config, ort_default=label == "before")
+    print(f"ResNet-{args.depth} at {args.size}x{args.size}, {args.threads} threads, p50 ms")
+    print("| schedule | model | forward | reverse | alone | max spread |")
     print("|---|---|---|---|---|---|")
     for label, rows in results.items():
         for name, t in rows.items():

@@ -24,6 +24,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=200)
     args = p.parse_args()
 
+    from resnet_edge.config import BenchConfig
     from resnet_edge.data import load_data
     from resnet_edge.data.config import DataConfig
     from resnet_edge.export.tflite import to_tflite_fp32
@@ -45,7 +46,7 @@ def main() -> int:
                      "blocks": list(load_model_config(path).arch.blocks), "macs": count.macs, "params": count.params,
                      "val_accuracy": float(100 * np.mean(pred == data.y_val)),
                      "tflite_bytes": Path(tflite[step]).stat().st_size})  # fmt: skip
-    latency = tflite_latency(list(tflite.values()), threads=args.threads, rounds=args.rounds)
+    latency = tflite_latency(list(tflite.values()), threads=args.threads, config=BenchConfig(rounds=args.rounds))
     base = rows[0]
     for row in rows:
         row.update(latency[tflite[row["step"]]])

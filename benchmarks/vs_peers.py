@@ -31,7 +31,7 @@ def main() -> int:
 
     from plain import plain_ort_int8, plain_tflite_int8
 
-    from resnet_edge.config import BuildConfig, QuantMode
+    from resnet_edge.config import BenchConfig, BuildConfig, QuantMode
     from resnet_edge.data import load_data
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.fsutil import write_json
@@ -60,7 +60,7 @@ def main() -> int:
     }
     runners = {name: load_runner(path, threads=args.threads) for name, path in files.items()}
     accuracy = {n: float(100 * np.mean(r.predict(data.x_val).argmax(-1) == data.y_val)) for n, r in runners.items()}
-    ms = interleaved({n: r.timer(data.x_val[0]) for n, r in runners.items()}, warmup=5, rounds=args.rounds)
+    ms = interleaved({n: r.timer(data.x_val[0]) for n, r in runners.items()}, BenchConfig(rounds=args.rounds))
     base = ms["Keras fp32 (uncompressed)"]
     rows = [{"model": n, "file": str(files[n]), "accuracy": accuracy[n], **summary(ms[n]),
              "speedup_vs_keras": float(np.median(base / ms[n]))} for n in files]  # fmt: skip

@@ -53,6 +53,7 @@ class Row:
     ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the baseline
     reference_ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the reference artifact
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split (accuracy is its value)
+    samples: dict[str, list[float]] = field(default_factory=dict)  # threads -> ms per round (what ratios pair)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +69,48 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Factor:
+    """One link of a speed-up chain: `to` against `source`, paired per round of the same interleaved run."""
+
+    label: str  # what changed: "runtime", "depth", "int8", or "a -> b"
+    source: str
+    to: str
+    ratio: Ratio  # latency of `to` / latency of `source`; its speedup is the factor
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Factor:
+        return cls(d["label"], d["source"], d["to"], Ratio.from_dict(d["ratio"]))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A total speed-up (first to last of `chain`) as the product of its links' factors, at one thread count."""
+
+    threads: str
+    factors: tuple[Factor, ...]
+    total: Ratio
+
+    @property
+    def product(self) -> float:
+        """The links' median ratios multiplied: the total they explain."""
+        return float(np.prod([f.ratio.median for f in self.factors]))
+
+    @property
+    def consistent(self) -> bool:
+        """The product lies within the measured total's interval."""
+        return self.total.low <= self.product <= self.total.high
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threads": self.threads, "factors": [{**asdict(f), "speedup": f.ratio.speedup} for f in self.factors],
+                "total": {**asdict(self.total), "speedup": self.total.speedup}, "product_speedup": 1 / self.product,
+                "consistent": self.consistent}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Attribution:
+        return cls(str(d["threads"]), tuple(Factor.from_dict(f) for f in d["factors"]), Ratio.from_dict(d["total"]))
+
+
+@dataclass(frozen=True)
 class BenchResult:
     rows: tuple[Row, ...]
     baseline: str | None
@@ -76,6 +119,7 @@ class BenchResult:
     reference: str | None = None  # a second yardstick, e.g. the unpruned model as TFLite fp32
     input_size: int | None = None  # set on latency-only timings at another input size (build --deploy-size)
     deploy: BenchResult | None = None  # build: each architecture timed at the deploy size
+    attribution: tuple[Attribution, ...] = ()  # speed-up chains, e.g. Keras -> TFLite fp32 -> pruned -> int8
 
     def to_dict(self) -> dict[str, Any]:
         d = {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
@@ -88,13 +132,17 @@ class BenchResult:
             d.update(input_size=self.input_size, latency_only=True)
         if self.deploy is not None:
             d["deploy"] = self.deploy.to_dict()
+        if self.attribution:
+            d["attribution"] = [a.to_dict() for a in self.attribution]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BenchResult:
         deploy = cls.from_dict(d["deploy"]) if d.get("deploy") else None
+        attribution = tuple(Attribution.from_dict(a) for a in d.get("attribution", []))
         return cls(tuple(Row.from_dict(r) for r in d["rows"]), d["baseline"], tuple(int(t) for t in d["threads"]),
-                   BenchConfig(**d["config"]), d.get("reference"), d.get("input_size"), deploy)  # fmt: skip
+                   BenchConfig(**d["config"]), d.get("reference"), d.get("input_size"), deploy,
+                   attribution)  # fmt: skip
 
     @classmethod
     def read(cls, path: Path) -> BenchResult | None:
@@ -104,8 +152,34 @@ class BenchResult:
     def renamed(self, names: dict[str, str]) -> BenchResult:
         """The same result with rows (and yardsticks) renamed, e.g. by their paths in a run folder."""
         rows = tuple(replace(r, name=names.get(r.name, r.name)) for r in self.rows)
+        attribution = tuple(replace(a, factors=tuple(replace(f, source=names.get(f.source, f.source),
+                                                             to=names.get(f.to, f.to)) for f in a.factors))
+                            for a in self.attribution)  # fmt: skip
         return replace(self, rows=rows, baseline=names.get(self.baseline, self.baseline),
-                       reference=names.get(self.reference, self.reference))  # fmt: skip
+                       reference=names.get(self.reference, self.reference), attribution=attribution)  # fmt: skip
+
+    def _paired(self, to: Row, source: Row, threads: str) -> Ratio:
+        return ratio_ci(np.asarray(to.samples[threads]), np.asarray(source.samples[threads]),
+                        confidence=self.config.confidence, resamples=self.config.resamples,
+                        seed=self.config.seed)  # fmt: skip
+
+    def attribute(self, chain: list[str], labels: list[str] | None = None) -> BenchResult:
+        """The result with the speed-up from chain[0] to chain[-1] split into one factor per link (labelled by
+        `labels`, or "a -> b"), at every thread count, each paired per round of this run: the factors multiply
+        to the measured total up to the median of a product not being the product of medians."""
+        rows = {r.name: r for r in self.rows}
+        missing = [n for n in chain if n not in rows]
+        if missing or len(chain) < 2:
+            raise ValueError(f"a chain needs two or more measured rows; not measured: {missing}")
+        labels = labels or [f"{a} -> {b}" for a, b in zip(chain, chain[1:], strict=False)]
+        if len(labels) != len(chain) - 1:
+            raise ValueError(f"{len(labels)} labels for the {len(chain) - 1} links of {chain}")
+        found = []
+        for t in map(str, self.threads):
+            factors = tuple(Factor(label, a, b, self._paired(rows[b], rows[a], t))
+                            for label, a, b in zip(labels, chain[:-1], chain[1:], strict=True))  # fmt: skip
+            found.append(Attribution(t, factors, self._paired(rows[chain[-1]], rows[chain[0]], t)))
+        return replace(self, attribution=self.attribution + tuple(found))
 
 
 def ratio_ci(candidate: np.ndarray, baseline: np.ndarray, *, confidence: float, resamples: int, seed: int) -> Ratio:
@@ -162,18 +236,20 @@ def measure(
     latency: dict[str, dict[str, dict[str, float]]] = {n: {} for n in names}
     ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
     ref_ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
+    per_round: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for t in threads:
         runners = {n: load_runner(p, threads=t, provider=config.provider) for n, p in zip(names, paths, strict=True)}
-        samples = interleaved({n: r.timer(image) for n, r in runners.items()}, warmup=config.warmup,
-                              rounds=config.rounds, budget_s=config.budget_s)  # fmt: skip
+        samples = interleaved({n: r.timer(image) for n, r in runners.items()}, config)
         for n in names:
             latency[n][str(t)] = summary(samples[n])
+            per_round[n][str(t)] = [round(float(v), 4) for v in samples[n]]
             for yardstick, into in ((names[0] if baseline else None, ratios), (ref, ref_ratios)):
                 if yardstick is not None:
                     into[n][str(t)] = ratio_ci(samples[n], samples[yardstick], confidence=config.confidence,
                                                resamples=config.resamples, seed=config.seed)  # fmt: skip
     rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], reports[n].accuracy.value if n in reports else None,
-                     latency[n], ratios[n], ref_ratios[n], reports[n].to_dict() if n in reports else None)
+                     latency[n], ratios[n], ref_ratios[n], reports[n].to_dict() if n in reports else None,
+                     per_round[n])
                  for n, p in zip(names, paths, strict=True))  # fmt: skip
     return BenchResult(rows, names[0] if baseline else None, threads, config, ref)
 

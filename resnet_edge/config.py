@@ -93,6 +93,51 @@ class Decision(StrEnum):
 PRUNE_MODES = ("threshold", "target_macs", "max_accuracy_drop")
 
 
+class TargetRuntime(StrEnum):
+    """The runtime and artifact kind a latency target is measured on."""
+
+    TFLITE_INT8 = "tflite-int8"
+    TFLITE_FP32 = "tflite-fp32"
+    ONNX_INT8 = "onnx-int8"
+    ONNX_FP32 = "onnx-fp32"
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.value.split("-")[0]
+
+    @property
+    def int8(self) -> bool:
+        return self.value.endswith("int8")
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """A p50 in milliseconds ('8ms') or a fraction of the unpruned model's p50 ('0.5x')."""
+
+    value: float
+    unit: str  # "ms" or "x"
+
+    @classmethod
+    def parse(cls, text: str) -> LatencyTarget:
+        raw = str(text).strip().lower().replace(" ", "")
+        unit = "ms" if raw.endswith("ms") else "x" if raw.endswith("x") else ""
+        try:
+            value = float(raw[: -len(unit)]) if unit else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or (unit == "x" and value > 1):
+            raise ConfigError(f"target latency {text!r} is not accepted; give milliseconds ('8ms') or a fraction "
+                              "of the unpruned model's latency in (0, 1] ('0.5x')")  # fmt: skip
+        return cls(value, unit)
+
+    def ratio(self, unpruned_ms: float) -> float:
+        """The target as a fraction of the unpruned model's p50."""
+        return self.value if self.unit == "x" else self.value / unpruned_ms
+
+    def __str__(self) -> str:
+        return f"{self.value:g}{self.unit}"
+
+
 @dataclass(frozen=True)
 class PruneConfig:
     """Which residual blocks to remove; exactly one of threshold, target_macs, max_accuracy_drop."""
@@ -106,6 +151,14 @@ class PruneConfig:
     batch_size: int = setting(64, "Calibration and fine-tuning batch size.")
     finetune_epochs: int = setting(2, "Fine-tune epochs after a one-shot removal.")
     step_epochs: int = setting(1, "Fine-tune epochs after each search step.")
+    quick_epochs: int = setting(
+        1,
+        "A search step is fine-tuned this many epochs and judged first; only a step over budget then gets the "
+        "rest of --step-epochs (0: always all of them).",
+    )
+    rescore_window: int = setting(
+        8, "After an accepted step, ablate again only this many candidates next in line (0: every block)."
+    )
     # SGD (cosine) after a removal. 0.001, not 0.01: on the ResNet-50 of `build --depth 50` (trained by Adam, the
     # auto recipe) one epoch at 0.01 lost 1.2-3.3 points after removing a single block, at 0.001 0.5
     finetune_lr: float = setting(0.001, "Peak learning rate of the fine-tuning.")
@@ -119,18 +172,34 @@ class PruneConfig:
         "point (the paired estimate) or upper (the upper end of its 95 % interval).",
     )
     max_escape_increase: float | None = setting(None, "Points the escape rate (defect predicted good) may rise.")
+    target_latency: str | None = setting(
+        None,
+        "Remove blocks until the p50 on --target-runtime is at most this: milliseconds ('8ms') or a fraction of "
+        "the unpruned model's ('0.5x'); --max-accuracy-drop, when given too, still rejects steps.",
+    )
+    target_runtime: TargetRuntime = setting(
+        TargetRuntime.TFLITE_INT8, "Runtime and artifact kind every step's latency is measured on."
+    )
+    target_threads: int = setting(2, "Threads of the latency measurements.")
+    target_size: int | None = setting(None, "Input size of the latency measurements (default: the model's).")
     seed: int = setting(0, "Seed of the fine-tuning (and the data split the model was trained with).")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", parse_enum(Decision, self.decision, "decision"))
+        object.__setattr__(self, "target_runtime", parse_enum(TargetRuntime, self.target_runtime, "target runtime"))
+        if self.target_latency is not None:
+            object.__setattr__(self, "target_latency", str(LatencyTarget.parse(self.target_latency)))
         if self.max_escape_increase is not None and not 0 <= self.max_escape_increase <= 100:
             raise ConfigError(
                 f"max escape increase {self.max_escape_increase!r} is not accepted; use points in [0, 100]"
             )
         given = [k for k in PRUNE_MODES if getattr(self, k) is not None]
-        if len(given) != 1:
+        if self.target_latency is not None and given not in ([], ["max_accuracy_drop"]):
+            raise ConfigError(f"--target-latency combines with --max-accuracy-drop only (received also {given[0]})")
+        if len(given) != 1 and self.target_latency is None:
             raise ConfigError(
-                f"give exactly one of --threshold, --target-macs, --max-accuracy-drop (received {given or 'none'})"
+                "give exactly one of --threshold, --target-macs, --max-accuracy-drop, or --target-latency "
+                f"(received {given or 'none'})"
             )
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ConfigError(f"threshold {self.threshold!r} is outside [0, 1]; it is a residual energy ratio")
@@ -138,8 +207,10 @@ class PruneConfig:
             raise ConfigError(f"target MACs {self.target_macs!r} is outside (0, 1]; it is a fraction of the MACs")
         if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
             raise ConfigError(f"max accuracy drop {self.max_accuracy_drop!r} is not accepted; use points in [0, 100]")
-        _check_at_least(self, 1, "step_blocks", "patience", "calibration_batches", "batch_size")
-        _check_at_least(self, 0, "finetune_epochs", "step_epochs", "sparsify_epochs")
+        _check_at_least(self, 1, "step_blocks", "patience", "calibration_batches", "batch_size", "target_threads")
+        if self.target_size is not None and self.target_size < 32:
+            raise ConfigError(f"target size {self.target_size!r} is not accepted; use an input size >= 32 pixels")
+        _check_at_least(self, 0, "finetune_epochs", "step_epochs", "sparsify_epochs", "rescore_window", "quick_epochs")
         if self.sparsify_l1 <= 0:
             raise ConfigError(f"sparsify L1 {self.sparsify_l1!r} is not accepted; use a positive number")
 
@@ -285,8 +356,12 @@ class BenchConfig:
     """How latency is measured: batch 1, interleaved rounds, for each thread count (0 = all cores)."""
 
     threads: tuple[int, ...] = setting((1, 0), "Comma-separated thread counts; 'all' (or 0) = every core.")
-    warmup: int = setting(10, "Warm-up rounds, not measured.")
-    rounds: int = setting(100, "Interleaved rounds per thread count.")
+    warmup: int = setting(2, "Warm-up rounds, not measured.")
+    rounds: int = setting(60, "Interleaved rounds per thread count.")
+    # each round gives every model a block: untimed runs while the previous model's pool threads still spin (and
+    # its own wake), then `block` timed runs whose median is the round's sample (latency.py's docstring)
+    block: int = setting(5, "Timed runs per model per round, back to back.")
+    settle_ms: float = setting(20.0, "Untimed runs of each model's block for at least this long (at least one).")
     budget_s: float | None = setting(None, "Stop each thread count after this many seconds.")
     provider: Provider = setting(Provider.CPU, "ONNX Runtime execution provider.")
     deploy_size: int | None = setting(None, "build: also time each architecture at this input size (latency only).")
@@ -301,6 +376,8 @@ class BenchConfig:
             raise ConfigError(f"threads {list(self.threads)} are not accepted; give counts >= 1, or 0 for all cores")
         if self.rounds < 5 or self.warmup < 0:
             raise ConfigError(f"rounds {self.rounds!r} / warm-up {self.warmup!r}: use >= 5 rounds, >= 0 warm-up")
+        if self.block < 1 or not 0 <= self.settle_ms <= 1000:
+            raise ConfigError(f"block {self.block!r} / settle {self.settle_ms!r} ms: use >= 1 run and 0-1000 ms")
         if not 0.5 <= self.confidence < 1:
             raise ConfigError(f"confidence {self.confidence!r} is not accepted; use a level in [0.5, 1)")
         if self.deploy_size is not None and (not isinstance(self.deploy_size, int) or self.deploy_size < 32):
@@ -348,7 +425,7 @@ def _prune_section(raw: Any, base: PruneConfig | None) -> PruneConfig | None:
     if raw in (False, "none", "off"):
         return None
     base = base or PruneConfig(max_accuracy_drop=1.0)
-    if isinstance(raw, dict) and any(raw.get(k) is not None for k in PRUNE_MODES):
+    if isinstance(raw, dict) and any(raw.get(k) is not None for k in PRUNE_MODES):  # target_latency adds to the mode
         base = replace(base, max_accuracy_drop=1.0, threshold=None, target_macs=None)
         raw = {**dict.fromkeys(PRUNE_MODES), **raw}  # the mode comes from raw
     return _section(PruneConfig, raw, "prune", base)

@@ -72,8 +72,8 @@ class GateConfig:
     max_size: Limit | None = setting(None, "File size ceiling: 2.5MB, or +5%.", text=True)
     max_ops: Limit | None = setting(None, "Operator count ceiling: 120, or +0%.", text=True)
     threads: int = setting(1, "Threads for the latency check (one is the least noisy on a shared runner).")
-    rounds: int = setting(200, "Interleaved rounds.")
-    warmup: int = setting(20, "Warm-up rounds, not measured.")
+    rounds: int = setting(100, "Interleaved rounds (each: a block of timed runs per model).")
+    warmup: int = setting(3, "Warm-up rounds, not measured.")
     confidence: float = setting(0.95, "Confidence level of the latency ratio's interval.")
     seed: int = setting(0, "Seed of the bootstrap.")
 

@@ -1,7 +1,16 @@
-"""Latency at batch 1, measured interleaved so machine noise hits every model alike.
+"""Latency at batch 1, measured interleaved so machine noise hits every model alike, and so that no model's
+time depends on which models run beside it.
 
-Round-robin: each round runs every model once, in an order that alternates, so drift (thermal, a noisy
-neighbour, frequency scaling) lands on all models in the same rounds and cancels in their ratios.
+Round-robin: each round runs every model in an order that alternates, so drift (thermal, a noisy neighbour,
+frequency scaling) lands on all models in the same rounds and cancels in their ratios. Within a round each
+model gets a block: untimed runs for at least `settle_ms` (and at least one), then `block` timed runs back to
+back, whose median is the round's sample. The untimed runs absorb the neighbours: TensorFlow's pool threads (the
+Keras baseline) keep spinning for milliseconds after a run and steal the cores from whatever runs next; the
+untimed runs also wake the model's own threads and refill its caches, so the timed runs see the steady state of
+a camera's loop, as if the model ran alone (20 ms: every runtime within 1 % of alone on ResNet-20, 5 ms: 3 %).
+ONNX Runtime's threads spin for far longer; its sessions stop them when a run returns (runtime.ONNXRunner).
+Busy, not a pause: 20 ms of sleep before each block made the next runs up to 2x slower here (an idle core
+comes back slow). benchmarks/order_invariance.py measures forward, reverse and alone against each other.
 """
 
 from __future__ import annotations
@@ -12,28 +21,39 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_edge.config import BenchConfig
 
-def interleaved(
-    timers: dict[str, Callable[[], object]],
-    *,
-    warmup: int = 10,
-    rounds: int = 50,
-    budget_s: float | None = None,
-) -> dict[str, np.ndarray]:
-    """{name: latencies in ms}, one sample per round; stops early when `budget_s` seconds are spent."""
+
+def interleaved(timers: dict[str, Callable[[], object]], config: BenchConfig | None = None) -> dict[str, np.ndarray]:
+    """{name: latencies in ms}, one sample per round (the median of the model's timed block); stops early when
+    the config's `budget_s` seconds are spent."""
+    config = config or BenchConfig()
     names = list(timers)
     samples: dict[str, list[float]] = {name: [] for name in names}
     start = time.perf_counter()
-    for r in range(warmup + rounds):
+    for r in range(config.warmup + config.rounds):
         order = names if r % 2 == 0 else names[::-1]  # alternate: no model always runs first
         for name in order:
-            t = time.perf_counter()
-            timers[name]()
-            if r >= warmup:
-                samples[name].append((time.perf_counter() - t) * 1e3)
-        if budget_s is not None and r >= warmup + 4 and time.perf_counter() - start > budget_s:
+            block = _block(timers[name], config.block, config.settle_ms / 1e3)
+            if r >= config.warmup:
+                samples[name].append(block)
+        if config.budget_s is not None and r >= config.warmup + 4 and time.perf_counter() - start > config.budget_s:
             break
     return {name: np.asarray(v) for name, v in samples.items()}
+
+
+def _block(run: Callable[[], object], size: int, settle_s: float) -> float:
+    """Median ms of `size` timed runs after untimed runs for at least `settle_s` (and at least one)."""
+    start = time.perf_counter()
+    run()
+    while time.perf_counter() - start < settle_s:
+        run()
+    times = []
+    for _ in range(size):
+        t = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
 
 
 def summary(ms: np.ndarray) -> dict[str, float]:
@@ -43,7 +63,7 @@ def summary(ms: np.ndarray) -> dict[str, float]:
 
 
 def tflite_latency(
-    paths: list[str | Path], *, threads: int = 2, warmup: int = 10, rounds: int = 50, seed: int = 0
+    paths: list[str | Path], *, threads: int = 2, config: BenchConfig | None = None, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """{path: {p50_ms, p90_ms, mean_ms, iqr_ms, runs}} of TFLite files, measured interleaved."""
     from resnet_edge.runtime import load_runner
@@ -53,4 +73,4 @@ def tflite_latency(
     for path in map(str, paths):
         runner = load_runner(path, threads=threads)
         timers[path] = runner.timer(rng.uniform(0, 255, runner.image_size).astype(np.float32))
-    return {name: summary(ms) for name, ms in interleaved(timers, warmup=warmup, rounds=rounds).items()}
+    return {name: summary(ms) for name, ms in interleaved(timers, config).items()}

@@ -462,10 +462,12 @@ def train(
     resume: bool = False,
     initial_model: keras.Model | None = None,
     teacher: keras.Model | None = None,
+    reports: bool = True,
 ) -> TrainResult:
     """Train `model_config` on `data`; `initial_model` seeds the weights by layer name (fine-tuning) and
     `teacher` adds knowledge distillation from that model's outputs. `config.weights` starts from ImageNet
-    weights. Raises TrainingFailed (run folder kept) when the model ends near chance."""
+    weights. Without `reports` (a pruning step's fine-tune, judged by its caller) no curves plot and no
+    per-split reports. Raises TrainingFailed (run folder kept) when the model ends near chance."""
     out, chief = worker_dir(Path(out))
     _check_fits(model_config, data, config)
     model_config, config, recipe = _resolve(model_config, data, config, initial_model)
@@ -489,11 +491,12 @@ def train(
     save_keras(best, out / MODEL)
     state["status"] = "complete"
     state["model_sha256"] = sha256(out / MODEL)
-    plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
     result = _result(out, model_config, state, device)
-    write_json(
-        out / "metrics.json", {**_metrics(result, state, mixed, xla, config, recipe), **split_reports(best, data)}
-    )
+    splits = {}
+    if reports:
+        plot_curves(state["history"], out / "curves.png", f"{model_config.name} on {data.source}")
+        splits = split_reports(best, data)
+    write_json(out / "metrics.json", {**_metrics(result, state, mixed, xla, config, recipe), **splits})
     write_json(out / STATE, state)
     shutil.rmtree(out / BACKUP, ignore_errors=True)
     if not chief:

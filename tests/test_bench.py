@@ -101,3 +101,56 @@ def test_cli_gate_and_bench(models, tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0 and "small.tflite" in out and "speed-up" in out
     assert json.loads((tmp_path / "bench.json").read_text())["baseline"] == "small.keras"
+
+
+def _result_with(samples: dict[str, list[float]]):
+    """A BenchResult whose rows carry the given per-round latencies at 1 thread (nothing else measured)."""
+    from resnet_edge.bench import BenchResult, Row
+
+    rows = tuple(Row(n, n, "x", 0, 0, 0, 0, None, {}, samples={"1": v}) for n, v in samples.items())
+    return BenchResult(rows, None, (1,), BenchConfig(threads=(1,)))
+
+
+def test_a_speedup_chain_splits_the_total_into_factors_that_multiply_to_it() -> None:
+    """Keras 12 ms -> TFLite fp32 4 ms (runtime 3x) -> pruned 2.5 ms (depth 1.6x) -> int8 1 ms (int8 2.5x): 12x in
+    all, 3 x 1.6 x 2.5 = 12 written out. Each round scales every model alike (drift), which pairing cancels."""
+    drift = np.random.default_rng(0).uniform(0.8, 1.3, 40)
+    base = {"keras": 12.0, "fp32": 4.0, "pruned": 2.5, "int8": 1.0}
+    result = _result_with({n: list(ms * drift) for n, ms in base.items()})
+    chained = result.attribute(["keras", "fp32", "pruned", "int8"], ["runtime", "depth", "int8"])
+    (a,) = chained.attribution
+    assert [f.label for f in a.factors] == ["runtime", "depth", "int8"]
+    assert [f.ratio.speedup for f in a.factors] == pytest.approx([3.0, 1.6, 2.5])
+    assert a.total.speedup == pytest.approx(12.0) and 1 / a.product == pytest.approx(3.0 * 1.6 * 2.5)
+    assert a.consistent and a.factors[0].ratio.low == pytest.approx(a.factors[0].ratio.high)  # drift cancelled
+
+
+def test_chain_factors_come_with_intervals_and_survive_bench_json(tmp_path) -> None:
+    from resnet_edge.bench import BenchResult
+
+    rng = np.random.default_rng(1)
+    noisy = {n: list(ms * rng.lognormal(0, 0.05, 60)) for n, ms in {"a": 10.0, "b": 5.0, "c": 2.0}.items()}
+    result = _result_with(noisy).attribute(["a", "b", "c"])
+    (a,) = result.attribution
+    assert [f.label for f in a.factors] == ["a -> b", "b -> c"]
+    for f, true in zip(a.factors, (0.5, 0.4), strict=True):
+        assert f.ratio.low < f.ratio.median < f.ratio.high and f.ratio.low < true < f.ratio.high
+    assert a.total.low <= a.product <= a.total.high
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(result.to_dict()))
+    assert BenchResult.read(path).attribution == result.attribution
+    with pytest.raises(ValueError, match="not measured"):
+        result.attribute(["a", "zzz"])
+
+
+def test_cli_bench_chain(models, tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    code = main(["bench", str(models["small"]), str(models["big"]), "--baseline", str(models["keras"]), "--chain",
+                 "--threads", "1", "--rounds", "5", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    (a,) = json.loads(out.read_text())["attribution"]
+    assert [f["label"] for f in a["factors"]] == ["small.keras -> small.tflite", "small.tflite -> big.tflite"]
+    assert a["factors"][1]["speedup"] < 1  # ResNet-20 is slower than ResNet-8 on the same runtime
+    assert "speed-up of big.tflite over small.keras" in capsys.readouterr().out
+    assert main(["bench", str(models["small"]), "--chain"]) == 2
+    assert "--chain needs --baseline" in capsys.readouterr().err

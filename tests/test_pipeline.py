@@ -53,6 +53,26 @@ def test_bench_and_manifest_compare_against_the_uncompressed_model(run) -> None:
     assert all(a["path"].startswith("export/") and len(a["sha256"]) == 64 for a in manifest["artifacts"])
 
 
+def test_the_speedup_is_attributed_to_runtime_depth_and_int8(run) -> None:
+    """Per runtime: Keras -> unpruned fp32 -> pruned fp32 -> pruned int8, factors from the same interleaved run
+    whose product is the measured total (up to the median of a product not being the product of medians)."""
+    bench = json.loads((run / "bench.json").read_text())
+    chains = {a["factors"][-1]["to"]: a for a in bench["attribution"]}
+    assert set(chains) == {"export/model_int8.tflite", "export/model_int8.onnx"}
+    for suffix, a in (("tflite", chains["export/model_int8.tflite"]), ("onnx", chains["export/model_int8.onnx"])):
+        assert [(f["label"], f["source"], f["to"]) for f in a["factors"]] == [
+            ("runtime", "baseline/model.keras", f"export/unpruned/model_fp32.{suffix}"),
+            ("depth", f"export/unpruned/model_fp32.{suffix}", f"export/model_fp32.{suffix}"),
+            ("int8", f"export/model_fp32.{suffix}", f"export/model_int8.{suffix}")]  # fmt: skip
+        product = 1.0
+        for f in a["factors"]:
+            product *= f["speedup"]
+        assert product == pytest.approx(a["product_speedup"]) and a["total"]["speedup"] > 0
+        assert product == pytest.approx(a["total"]["speedup"], rel=0.25)  # 5 rounds: a loose tie
+    md = (run / "report.md").read_text()
+    assert "Where the speed-up comes from" in md and "runtime [95 % CI]" in md
+
+
 def test_deploy_size_times_each_architecture_latency_only(run) -> None:
     deploy = json.loads((run / "bench.json").read_text())["deploy"]
     assert (

@@ -14,9 +14,10 @@ from resnet_edge.cli.options import EVALUATION_DATA, Section, config_options, ou
 from resnet_edge.config import BenchConfig
 from resnet_edge.console import console
 from resnet_edge.data.config import DataConfig
+from resnet_edge.errors import ConfigError
 from resnet_edge.gate import GateConfig
 
-BENCH_OPTIONS = ("threads", "rounds", "warmup", "budget_s", "provider", "confidence", "seed")
+BENCH_OPTIONS = ("threads", "rounds", "warmup", "block", "settle_ms", "budget_s", "provider", "confidence", "seed")
 # bench measures accuracy only when given data: no --data means latency and counts alone
 DATA_OPTIONS = Section("data_options", DataConfig, exclude=EVALUATION_DATA, as_dict=True, defaults={"source": None})
 
@@ -30,6 +31,15 @@ def bench(
     baseline: Annotated[Path | None, typer.Option(help="The uncompressed model; ratios are to it.")] = None,
     out: Annotated[Path | None, typer.Option(callback=out_file, help="Write bench.json here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print bench.json instead of the table.")] = False,
+    chain: Annotated[
+        bool,
+        typer.Option(
+            "--chain",
+            help="The baseline and the artifacts, in order, are one chain "
+            "(e.g. model.keras, unpruned fp32, pruned fp32, pruned int8): split the total "
+            "speed-up into one factor per link.",
+        ),
+    ] = False,  # fmt: skip
 ) -> None:
     """MACs, params, size, accuracy and latency of artifacts, side by side, as ratios to a baseline."""
     from resnet_edge.bench import measure
@@ -37,10 +47,14 @@ def bench(
     from resnet_edge.runtime import load_runner
     from resnet_edge.tables import print_bench
 
+    if chain and (baseline is None or not artifacts):
+        raise ConfigError("--chain needs --baseline and at least one artifact: the chain runs from the baseline")
     for path in ([baseline] if baseline else []) + list(artifacts):
         load_runner(path, provider=config.provider)  # every file checked before any measurement
     dataset = _bench_data(data_options, baseline or artifacts[0])
     result = measure(artifacts, baseline=baseline, data=dataset, config=config)
+    if chain:
+        result = result.attribute([row.name for row in result.rows])
     if out is not None:
         write_json(out, result.to_dict())
     if as_json:

@@ -17,7 +17,8 @@ from resnet_edge.console import console
 BUILD_OPTIONS = (("model", "depth"), ("model", "input_size"), ("data", "source"), ("data", "per_class"),
                  ("data", "stream"), ("train", "epochs"), ("train", "lr"), ("train", "recipe"), ("train", "weights"),
                  ("train", "min_accuracy"), ("prune", "max_accuracy_drop"), ("prune", "target_macs"),
-                 ("prune", "step_epochs"), ("prune", "max_escape_increase"), ("data", "good_class"),
+                 ("prune", "step_epochs"), ("prune", "max_escape_increase"), ("prune", "target_latency"),
+                 ("prune", "target_runtime"), ("data", "good_class"),
                  ("export", "formats"), ("bench", "threads"), ("bench", "rounds"),
                  ("bench", "deploy_size"))  # fmt: skip
 _MODES = ",".join(m.value for m in BuildConfig().export.modes if m is not QuantMode.FP32)

@@ -107,3 +107,15 @@ def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> int:
             layer.set_weights(weights)
             copied += 1
     return copied
+
+
+def at_input_size(model: keras.Model, config: ModelConfig, size: int) -> keras.Model:
+    """The same network at another input size, its weights copied (convolutions do not depend on the size):
+    for latency at a deploy size, not for accuracy, since the model was trained at its own size."""
+    if size == config.input_size:
+        return model
+    from dataclasses import replace
+
+    resized = build_resnet(replace(config, input_size=size))
+    copy_weights_by_name(model, resized)
+    return resized

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from resnet_edge.config import BuildConfig, ExportFormat, QuantMode
+from resnet_edge.config import BuildConfig, QuantMode
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.fsutil import changed, digests, sha256, write_json, write_text
@@ -186,10 +186,10 @@ def _export(config: BuildConfig, data: Dataset, layout: RunLayout) -> dict[str, 
     source, baseline = layout.compressed_model(), layout.baseline_model
     result = export(load_keras(source), data=data, config=config.export, quantize=config.quantize,
                     out=layout.export, model_config=load_model_config(source))  # fmt: skip
-    # the unpruned model as TFLite fp32: the yardstick that separates depth and int8 from the runtime (when the
-    # search removed nothing, the export's own fp32 file is that model)
+    # the unpruned model as fp32 TFLite and ONNX: what separates the runtime's share of the speed-up from depth's
+    # and int8's (when the search removed nothing, the export's own fp32 files are that model)
     if load_model_config(source).arch != load_model_config(baseline).arch:
-        unpruned = replace(config.export, formats=(ExportFormat.TFLITE,), modes=(QuantMode.FP32,))
+        unpruned = replace(config.export, modes=(QuantMode.FP32,))
         export(load_keras(baseline), data=data, config=unpruned, quantize=config.quantize, out=layout.unpruned,
                model_config=load_model_config(baseline))  # fmt: skip
     return {"source": layout.rel(source), "artifacts": [a.path.name for a in result.artifacts],
@@ -202,11 +202,12 @@ def _bench(config: BuildConfig, data: Dataset, layout: RunLayout) -> dict[str, A
     from resnet_edge.tables import print_bench
 
     baseline = layout.baseline_model
-    artifacts = [p for p in (layout.pruned_model, layout.unpruned_tflite) if p.exists()]
+    artifacts = [p for p in (layout.pruned_model, layout.unpruned_tflite, layout.unpruned_onnx) if p.exists()]
     artifacts += sorted(layout.export.glob("*.tflite")) + sorted(layout.export.glob("*.onnx"))
     reference = next((p for p in artifacts if p.suffix == ".tflite" and "fp32" in p.name), None)  # unpruned first
     result = _named(measure(artifacts, baseline=baseline, reference=reference, data=data, config=config.bench),
                     [baseline, *artifacts], layout)  # fmt: skip
+    result = _attribute(result, layout)
     print_bench(result)
     deploy = deploy_bench(config, data, layout)
     if deploy is not None:
@@ -216,6 +217,24 @@ def _bench(config: BuildConfig, data: Dataset, layout: RunLayout) -> dict[str, A
                             f"{config.model.input_size}x{config.model.input_size})")  # fmt: skip
     write_json(layout.bench, result.to_dict())
     return {"rows": len(result.rows)}
+
+
+def _attribute(result: Any, layout: RunLayout) -> Any:
+    """Per runtime, the speed-up of the int8 artifact over the Keras model as runtime x depth x int8: Keras ->
+    the unpruned fp32 artifact -> the pruned fp32 one -> the pruned int8 one (depth is absent when nothing was
+    removed), all from the same interleaved run."""
+    measured = {row.name for row in result.rows}
+    for suffix in (".tflite", ".onnx"):
+        unpruned = layout.unpruned / f"model_fp32{suffix}"
+        links = [(layout.baseline_model, ""), (unpruned, "runtime"), (layout.export / f"model_fp32{suffix}", "depth"),
+                 (layout.export / f"model_int8{suffix}", "int8")]  # fmt: skip
+        links = [(layout.rel(p), label) for p, label in links if layout.rel(p) in measured]
+        if len(links) < 3 or links[-1][1] != "int8":
+            continue
+        if links[1][1] == "depth":  # nothing removed: the export's fp32 file is the unpruned model
+            links[1] = (links[1][0], "runtime")
+        result = result.attribute([p for p, _ in links], [label for _, label in links[1:]])
+    return result
 
 
 def _named(result: Any, paths: list[Path], layout: RunLayout) -> Any:

@@ -39,7 +39,7 @@ def deploy_bench(config: BuildConfig, data: Dataset, layout: RunLayout) -> Any:
     from resnet_edge.bench import measure
     from resnet_edge.export.tflite import export_tflite
     from resnet_edge.models.io import load_keras, load_model_config
-    from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
+    from resnet_edge.models.resnet import at_input_size
     from resnet_edge.quantize.calibration import representative_images
 
     size = config.bench.deploy_size
@@ -47,8 +47,7 @@ def deploy_bench(config: BuildConfig, data: Dataset, layout: RunLayout) -> Any:
     images = representative_images(data, config.quantize.representative_count, config.quantize.seed)
     resized = tf.image.resize(images.astype("float32"), (size, size)).numpy()
     for path, (keras_path, mode) in paths.items():
-        model = build_resnet(replace(load_model_config(keras_path), input_size=size))
-        copy_weights_by_name(load_keras(keras_path), model)
+        model = at_input_size(load_keras(keras_path), load_model_config(keras_path), size)
         path.parent.mkdir(parents=True, exist_ok=True)
         export_tflite(model, mode, path, representative=resized, config=config.quantize)
     first, *rest = list(paths)

@@ -51,6 +51,7 @@ class RunLayout:
     unpruned = _At("export", "unpruned")  # the unpruned model as TFLite fp32: what separates depth and int8
     unpruned_manifest = _At("export", "unpruned", EXPORT_MANIFEST)
     unpruned_tflite = _At("export", "unpruned", "model_fp32.tflite")
+    unpruned_onnx = _At("export", "unpruned", "model_fp32.onnx")
     bench = _At("bench.json")
     bench_plot = _At("bench.png")
     confusion_plot = _At("confusion.png")

@@ -22,7 +22,7 @@ from resnet_edge.models.io import load_model_config
 from resnet_edge.pipeline.layout import RunLayout
 from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.prune import PruneLog
-from resnet_edge.tables import drop_text, rate_text
+from resnet_edge.tables import drop_text, rate_text, speedup_text
 
 
 def _plots(layout: RunLayout) -> list[tuple[str, Path]]:
@@ -86,6 +86,25 @@ def deploy_table(layout: RunLayout) -> tuple[str, list[str], list[list[str]]] | 
     return f"At the deploy size {size}x{size} (latency only, each architecture of the run)", header, rows
 
 
+def attribution_table(layout: RunLayout) -> Table | None:
+    """Per runtime and thread count, the int8 artifact's speed-up over Keras as runtime x depth x int8."""
+    chains = _bench(layout).attribution
+    if not chains:
+        return None
+    labels = list(dict.fromkeys(f.label for a in chains for f in a.factors))
+    header = ["speed-up of", "threads", *[f"{label} [95 % CI]" for label in labels], "product",
+              "measured total [95 % CI]", "product within the total's interval"]  # fmt: skip
+    rows = []
+    for a in chains:
+        by_label = {f.label: f.ratio for f in a.factors}
+        rows.append([a.factors[-1].to, a.threads, *[speedup_text(by_label[x]) if x in by_label else "1 (none)"
+                                                    for x in labels],
+                     f"{1 / a.product:.2f}x", speedup_text(a.total), "yes" if a.consistent else "NO"])  # fmt: skip
+    title = ("Where the speed-up comes from: runtime (Keras -> unpruned fp32 artifact), depth (unpruned -> pruned, "
+             "fp32), int8 (pruned fp32 -> int8), each measured in the same interleaved run")  # fmt: skip
+    return title, header, rows
+
+
 def _depths(layout: RunLayout) -> dict[str, int]:
     """Depth of each artifact: the baseline's, and the pruned model's for everything exported from it."""
     if not layout.baseline_config.exists():
@@ -93,7 +112,8 @@ def _depths(layout: RunLayout) -> dict[str, int]:
     base = load_model_config(layout.baseline_model).arch.depth
     log = PruneLog.read(layout.prune_log)
     depth = log.chosen.depth if log else base
-    out = {layout.rel(layout.baseline_model): base, layout.rel(layout.unpruned_tflite): base}
+    out = {layout.rel(layout.baseline_model): base, layout.rel(layout.unpruned_tflite): base,
+           layout.rel(layout.unpruned_onnx): base}  # fmt: skip
     if log:
         out[layout.rel(layout.pruned_model)] = depth
     for path in layout.export.glob("*.*"):
@@ -138,9 +158,12 @@ def _summary(layout: RunLayout) -> list[str]:
         if chosen.val_drop and chosen.test_drop:
             drops = (f"; accuracy drop on validation (decided on) {drop_text(chosen.val_drop)}, on test "
                      f"{drop_text(chosen.test_drop)} points (paired 95 % intervals)")  # fmt: skip
+        took = f" The search took {log.seconds['total']:.0f} s." if log.seconds else ""
         lines.append(f"Depth pruning: depth {base.depth} -> {chosen.depth}, MACs {base.macs / 1e6:.2f} M -> "
                      f"{chosen.macs / 1e6:.2f} M ({fewer:.1f} % fewer), validation accuracy "
-                     f"{base.val_accuracy:.2f} % -> {chosen.val_accuracy:.2f} %{drops}.")  # fmt: skip
+                     f"{base.val_accuracy:.2f} % -> {chosen.val_accuracy:.2f} %{drops}.{took}")  # fmt: skip
+        if log.latency and log.latency.get("outcome"):
+            lines.append(log.latency["outcome"][0].upper() + log.latency["outcome"][1:] + ".")
         if log.warning:
             lines.append(f"Warning: {log.warning}.")
     return lines
@@ -151,7 +174,8 @@ NOTE = ("Accuracy is on the test split (never used to decide anything), with n a
         "every decision (best epoch, pruning steps, artifact validity) was made on the validation split. MACs count "
         "one multiply-add as 1 (FLOPs = 2 x MACs). Latency at batch 1, all artifacts measured interleaved in one "
         "run; speed-up is against the uncompressed Keras model (median of per-round ratios), and against the "
-        "unpruned model as TFLite fp32 (same runtime: what depth and int8 gained).")  # fmt: skip
+        "unpruned model as TFLite fp32 (same runtime: what depth and int8 gained); the speed-up table splits each "
+        "int8 artifact's speed-up over Keras into runtime x depth x int8.")  # fmt: skip
 
 
 def inspection_tables(layout: RunLayout) -> list[Table]:
@@ -213,6 +237,8 @@ def write_report(run: str | Path) -> Path:
     try:
         header, rows = artifact_table(layout)
         tables = [*inspection_tables(layout), ("Artifacts", header, rows)]
+        attribution = attribution_table(layout)
+        tables += [attribution] if attribution else []
         deploy = deploy_table(layout)
         tables += [deploy] if deploy else []
         _plot_bench(layout)

@@ -117,11 +117,12 @@ def test_target_macs_mode_end_to_end(tmp_path: Path, tiny_data) -> None:
         np.testing.assert_array_equal(a, b)
     report = json.loads((tmp_path / "prune.json").read_text())
     assert [s["step"] for s in report["steps"]] == [0, 1]
-    assert all(s["tflite_p50_ms"] > 0 for s in report["steps"])
+    assert all(s["p50_ms"] > 0 for s in report["steps"])
     assert {"block_scores.json", "block_scores.png", "pareto.png", "model.keras", "model_config.json"} <= {
         p.name for p in tmp_path.iterdir()
     }
-    assert (tmp_path / "tflite" / "step1.tflite").stat().st_size < (tmp_path / "tflite" / "step0.tflite").stat().st_size
+    latency = tmp_path / "latency"  # the steps on the latency runtime (TFLite int8 by default)
+    assert (latency / "step1.tflite").stat().st_size < (latency / "step0.tflite").stat().st_size
 
 
 def test_distilled_fine_tuning_runs_and_keeps_a_plain_student(tmp_path: Path, tiny_data) -> None:
@@ -208,7 +209,10 @@ def test_accuracy_budget_search_records_every_step_and_respects_the_budget(tmp_p
     accepted = [s for s in report["steps"] if s["accepted"]]
     assert len(accepted) >= 2 and result.removed  # a 100-point budget accepts every removable block
     assert result.final_macs < result.base_macs
-    assert all(s["tflite_p50_ms"] > 0 for s in report["steps"])
+    assert all(s["p50_ms"] > 0 for s in accepted)  # on TFLite int8 (the default runtime), interleaved
+    assert all(s["p50_ms"] is None for s in report["steps"] if not s["accepted"])  # rejected: not candidates
+    assert report["latency"] == {"runtime": "tflite-int8", "threads": 2, "size": 32}
+    assert {"fine-tune", "score", "latency", "total"} <= set(report["seconds"])
     assert [s["depth"] for s in accepted] == sorted((s["depth"] for s in accepted), reverse=True)
 
 
@@ -285,7 +289,7 @@ def test_budget_search_undoes_retries_sets_aside_and_stops_after_patience(
     data = replace(tiny_data, x_val=np.zeros((1000, 32, 32, 3), np.uint8), y_val=np.zeros(1000, np.int32))
     # latency (a TFLite conversion per step: 26 s of 29 s at depth 20) is measured by the budget test above
     monkeypatch.setattr(prune_module, "_measure_latency",
-                        lambda steps, models, out: [replace(s, tflite_p50_ms=1.0 + s.step) for s in steps])  # fmt: skip
+                        lambda steps, *_: [replace(s, p50_ms=1.0 + s.step) for s in steps])  # fmt: skip
     prune_config = PruneConfig(max_accuracy_drop=2.0, step_blocks=2, patience=2, step_epochs=0, batch_size=16,
                                calibration_batches=1)  # fmt: skip
     result = prune(model, config, data, prune_config, out=tmp_path)
@@ -340,7 +344,7 @@ def test_the_escape_budget_binds_before_the_accuracy_budget(tmp_path: Path, tiny
         return pred
 
     monkeypatch.setattr(prune_module, "predict_classes", scripted)
-    monkeypatch.setattr(prune_module, "_measure_latency", lambda steps, models, out: steps)
+    monkeypatch.setattr(prune_module, "_measure_latency", lambda steps, *_: steps)
     config = PruneConfig(max_accuracy_drop=5.0, max_escape_increase=0.5, step_epochs=0, patience=2, batch_size=16,
                          calibration_batches=1)  # fmt: skip
     result = prune(model, CONFIG, data, config, out=tmp_path)

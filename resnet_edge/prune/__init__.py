@@ -12,7 +12,10 @@ depth spec with fewer blocks per stage and the surviving weights are copied acro
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import numpy as np
 
 from resnet_edge import metrics
 from resnet_edge._tf import keras
-from resnet_edge.config import Decision, PruneConfig, TrainConfig
+from resnet_edge.config import BenchConfig, Decision, LatencyTarget, PruneConfig, TrainConfig
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import ConfigError
@@ -31,6 +34,7 @@ from resnet_edge.models.flops import count_keras
 from resnet_edge.models.io import MODEL, save_keras, save_model_config
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
+from resnet_edge.prune.latency import LatencyProbe, Timed, block_costs
 
 PRUNE_LOG = "prune.json"
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
@@ -62,13 +66,19 @@ class PruneStep:
     macs: int
     val_accuracy: float
     accepted: bool
-    tflite_p50_ms: float | None = None
+    p50_ms: float | None = None  # on the latency runtime (PruneLog.latency), measured interleaved with the unpruned
     val: dict[str, Any] | None = None  # metrics.Rate: accuracy with n and its Wilson interval (validation)
     val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: unpruned minus this step, same images
     escape_increase: dict[str, Any] | None = None  # this step's escape rate minus the unpruned one's (validation)
     test: dict[str, Any] | None = None  # the same on the test split: reported, never used to decide
     test_drop: dict[str, Any] | None = None
-    latency_ratio: dict[str, float] | None = None  # TFLite fp32 p50 / the unpruned model's, interleaved: median, CI
+    latency_ratio: dict[str, float] | None = None  # p50 / the unpruned model's, interleaved: median, low, high
+    finetune_epochs: int | None = None  # epochs the step was fine-tuned (quick_epochs, or all of step_epochs)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PruneStep:
+        raw = {("p50_ms" if k == "tflite_p50_ms" else k): v for k, v in raw.items()}  # logs before the runtime choice
+        return cls(**{**raw, "removed": tuple(raw["removed"]), "blocks": tuple(raw["blocks"])})
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class PruneLog:
     config: dict[str, Any]
     steps: tuple[PruneStep, ...]
     warning: str | None = None  # e.g. a validation split too small to resolve the budget
+    latency: dict[str, Any] | None = None  # runtime, threads, size; with a target: goal, block costs, outcome
+    seconds: dict[str, float] | None = None  # where the search's time went, by phase, and in all
 
     @property
     def chosen(self) -> PruneStep:
@@ -94,9 +106,9 @@ class PruneLog:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PruneLog:
-        steps = tuple(PruneStep(**{**s, "removed": tuple(s["removed"]), "blocks": tuple(s["blocks"])})
-                      for s in raw["steps"])  # fmt: skip
-        log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps, raw.get("warning"))
+        steps = tuple(PruneStep.from_dict(s) for s in raw["steps"])
+        log = cls(float(raw["base_accuracy"]), int(raw["chosen_step"]), dict(raw["config"]), steps, raw.get("warning"),
+                  raw.get("latency"), raw.get("seconds"))  # fmt: skip
         if not {0, log.chosen_step} <= {s.step for s in steps}:
             raise ValueError(f"no step 0 or no chosen step {log.chosen_step}")
         return log
@@ -217,24 +229,33 @@ def residual_ratios(model: keras.Model, images: np.ndarray, batch_size: int = 64
 
 
 def score_blocks(
-    model: keras.Model, data: Dataset, *, calibration: int = 256, validation: int | None = None
+    model: keras.Model,
+    data: Dataset,
+    *,
+    calibration: int = 256,
+    validation: int | None = None,
+    known: dict[str, float] | None = None,
 ) -> list[BlockScore]:
-    """Residual ratio (on `calibration` training images) and ablation drop (on the validation images)."""
+    """Residual ratio (on `calibration` training images) and ablation drop (on the validation images); blocks
+    whose drop is `known` (by name) keep it and are not ablated again."""
+    known = known or {}
     rng = np.random.default_rng(0)
     calib = data.x_train[rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)]
     x_val, y_val = (
         (data.x_val, data.y_val) if validation is None else (data.x_val[:validation], data.y_val[:validation])
     )
     ratios = residual_ratios(model, calib)
-    base = val_accuracy(model, x_val, y_val)
+    blocks = residual_blocks(model)
+    base = val_accuracy(model, x_val, y_val) if any(n not in known for _, _, n in blocks) else 0.0
     per_block = {b.name: b for b in count_keras(model).blocks}
     scores = []
-    for stage, block, name in residual_blocks(model):
+    for stage, block, name in blocks:
         identity = _is_identity(model, name)
-        # zeroing F(x) is exactly removing an identity block, or reducing a down-sampling one to its shortcut
-        old = zero_residual(model, name)
-        drop = base - val_accuracy(model, x_val, y_val)
-        _branch_end(model, name).set_weights(old)
+        drop = known.get(name)
+        if drop is None:  # zeroing F(x) is exactly removing an identity block, or reducing a down-sampling one
+            old = zero_residual(model, name)
+            drop = base - val_accuracy(model, x_val, y_val)
+            _branch_end(model, name).set_weights(old)
         g = per_block[name]
         scores.append(BlockScore(name, stage, block, identity, ratios[name], drop, g.macs, g.params))
     return scores
@@ -301,6 +322,20 @@ def remove_blocks(
     return pruned, new_config
 
 
+def cost_variants(
+    model: keras.Model, config: ModelConfig, removable: dict[int, list[str]]
+) -> dict[int, tuple[keras.Model, ModelConfig, int]]:
+    """Per stage, the model without that stage's removable blocks (one kept where they are all the stage has,
+    like CIFAR stage 1) and how many went: what a block's latency cost is measured on."""
+    blocks = config.blocks or config.default_blocks
+    variants = {}
+    for stage, names in removable.items():
+        gone = names[: blocks[stage - 1] - 1] if len(names) >= blocks[stage - 1] else names
+        if gone:
+            variants[stage] = (*remove_blocks(model, config, set(gone)), len(gone))
+    return variants
+
+
 # --------------------------------------------------------------------------------------------- plotting
 def plot_scores(scores: list[BlockScore], path: Path) -> None:
     plt = pyplot()
@@ -332,14 +367,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def plot_pareto(steps: list[PruneStep], chosen: int, path: Path) -> None:
-    """Validation accuracy (95 % interval) against the TFLite latency ratio to the unpruned model (measured
+def plot_pareto(steps: list[PruneStep], chosen: int, path: Path, runtime: str = "TFLite fp32, 2 threads") -> None:
+    """Validation accuracy (95 % interval) against the latency ratio to the unpruned model on `runtime` (measured
     interleaved, with its interval) and against MACs; the Pareto frontier joined, rejected steps hollow. Search
     order is not drawn: it says nothing about the trade-off."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, label in ((axes[0], "TFLite fp32 latency / unpruned (interleaved, 2 threads)"), (axes[1], "MACs (M)")):
+    for ax, label in ((axes[0], f"latency / unpruned ({runtime}, interleaved)"), (axes[1], "MACs (M)")):
         pts = [s for s in steps if label.startswith("MACs") or s.latency_ratio is not None]
         if not pts:
             continue
@@ -377,7 +412,7 @@ def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epo
     train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
                                batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
     result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
-                   resume=has_run(out))  # fmt: skip
+                   resume=has_run(out), reports=False)  # the search judges the step itself  # fmt: skip
     from resnet_edge.models.io import load_keras
 
     return load_keras(result.model_path)
@@ -458,8 +493,9 @@ def prune(
     """Score, remove, fine-tune; writes block_scores.json/.png, prune.json, pareto.png and model.keras to `out`.
 
     Every decision is made on the validation split, paired against the unpruned model's predictions; each step
-    is then also measured on the test split (reported only). The input model is never modified: scoring
-    restores every weight it zeroes, removal builds a new model.
+    is then also measured on the test split (reported only). Latency is measured on `config.target_runtime`,
+    interleaved with the unpruned model; with `target_latency` the search removes blocks until it is met. The
+    input model is never modified: scoring restores every weight it zeroes, removal builds a new model.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -467,39 +503,67 @@ def prune(
     if config.max_escape_increase is not None and data.good is None:
         raise ConfigError(f"--max-escape-increase needs a pass class; data '{data.source}' has none named good, ok "
                           f"or pass (classes: {', '.join(data.class_names)}): give --good-class")  # fmt: skip
+    clock = Stopwatch()
     base_pred = predict_classes(model, data.x_val)
     base = judge(base_pred, base_pred, data, config)
     base_macs = count_keras(model).macs
     warning = _resolution_warning(base_pred, data, config)
     if warning:
         console.print(f"[yellow]warning: {warning}[/yellow]", soft_wrap=True)
-    original = model
+    original, original_config = model, model_config
     if config.sparsify_epochs:
         model, model_config = _sparsify(model, model_config, data, config, out)
-    calibration = config.calibration_batches * config.batch_size
-    scores = score_blocks(model, data, calibration=calibration)
+    with clock("score"):
+        scores = score_blocks(model, data, calibration=config.calibration_batches * config.batch_size)
     write_json(out / "block_scores.json", [asdict(s) for s in scores])
     plot_scores(scores, out / "block_scores.png")
-    steps = [_step(0, [], original, model_config, base, True)]
-    models = {0: original}
-    teacher = original if config.distill else None
-    console.print(f"unpruned: depth {model_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, validation accuracy "
-                  f"{base.rate.text()}")  # fmt: skip
-    search = _Search(data, config, base_pred, steps, models, out, teacher)
-    if config.max_accuracy_drop is None:
+    steps = [_step(0, [], original, original_config, base, True)]
+    console.print(f"unpruned: depth {original_config.arch.depth}, {base_macs / 1e6:.2f} M MACs, validation "
+                  f"accuracy {base.rate.text()}")  # fmt: skip
+    search = _Search(data, config, base_pred, steps, out, original, original_config, clock)
+    if config.target_latency is not None:
+        with clock("latency"):
+            search.aim(model, model_config, scores)
+    if config.max_accuracy_drop is None and config.target_latency is None:
         current, current_config, removed = search.one_shot(model, model_config, scores, base_macs)
     else:
         current, current_config, removed = search.run(model, model_config, scores)
     chosen = max(s.step for s in steps if s.accepted)
-    steps = _measure_latency(_on_test(steps, models, data), models, out)
+    with clock("test split"):
+        steps = _on_test(steps, search.models, data)
+    with clock("latency"):
+        steps = _measure_latency(steps, search.models, search.configs, search.probe)
     model_path = save_keras(current, out / MODEL)
     save_model_config(out, current_config)
     final_acc = next(s.val_accuracy for s in steps if s.step == chosen)
-    log = PruneLog(base.rate.value, chosen, config.to_dict(), tuple(steps), warning)
+    log = PruneLog(base.rate.value, chosen, config.to_dict(), tuple(steps), warning,
+                   search.latency_record(next(s for s in steps if s.step == chosen)), clock.seconds())  # fmt: skip
     write_json(out / PRUNE_LOG, log.to_dict())
-    plot_pareto(steps, chosen, out / "pareto.png")
+    plot_pareto(steps, chosen, out / "pareto.png", search.probe.label)
+    if log.latency and log.latency.get("outcome"):
+        console.print(log.latency["outcome"], soft_wrap=True)
     return PruneResult(model_path, current_config, base.rate.value, final_acc, base_macs, count_keras(current).macs,
                        tuple(removed), tuple(steps), tuple(scores))  # fmt: skip
+
+
+class Stopwatch:
+    """Seconds spent per phase of the search (`with clock("fine-tune"):`), and in all since it was made."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._phases: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._phases[phase] = self._phases.get(phase, 0.0) + time.perf_counter() - start
+
+    def seconds(self) -> dict[str, float]:
+        total = time.perf_counter() - self._start
+        return {**{k: round(v, 1) for k, v in self._phases.items()}, "total": round(total, 1)}
 
 
 def _on_test(steps: list[PruneStep], models: dict[int, keras.Model], data: Dataset) -> list[PruneStep]:
@@ -516,23 +580,145 @@ def _on_test(steps: list[PruneStep], models: dict[int, keras.Model], data: Datas
     return out
 
 
+@dataclass(frozen=True)
+class _Aim:
+    """A latency target resolved against the unpruned model: the ratio to reach and what each block costs."""
+
+    goal: LatencyTarget
+    ratio: float  # target p50 / the unpruned model's p50
+    base_ms: float  # the unpruned model's p50 on the target runtime
+    costs: dict[int, float]  # stage -> ms one removable block of that stage costs
+
+
 class _Search:
     """The removal steps: one shot (threshold, target MACs) or the budgeted search; every step lands in `steps`."""
 
-    def __init__(self, data: Dataset, config: PruneConfig, base_pred: np.ndarray, steps: list[PruneStep],
-                 models: dict[int, keras.Model], out: Path, teacher: keras.Model | None) -> None:  # fmt: skip
-        self.data, self.config, self.base_pred = data, config, base_pred
-        self.steps, self.models, self.out, self.teacher = steps, models, out, teacher
+    def __init__(self, data: Dataset, config: PruneConfig, base_pred: np.ndarray, steps: list[PruneStep], out: Path,
+                 original: keras.Model, original_config: ModelConfig, clock: Stopwatch) -> None:  # fmt: skip
+        self.data, self.config, self.base_pred, self.steps, self.out = data, config, base_pred, steps, out
+        self.models: dict[int, keras.Model] = {0: original}
+        self.configs: dict[int, ModelConfig] = {0: original_config}
+        self.teacher = original if config.distill else None
+        self.clock = clock
+        self.probe = LatencyProbe(config, data, out / "latency")
+        self.aimed: _Aim | None = None
+        self.reached: Timed | None = None  # the last accepted step's latency (with a target)
+        self.stopped_by = ""  # why the search ended, when a target was not met
 
+    # -------------------------------------------------------------------------------- latency target
+    def aim(self, model: keras.Model, model_config: ModelConfig, scores: list[BlockScore]) -> None:
+        """Time the unpruned model on the target runtime and what a block of each stage costs there."""
+        goal = LatencyTarget.parse(self.config.target_latency)
+        self.probe.artifact("step0", self.models[0], self.configs[0])
+        base_ms = self.probe.measure(["step0"])["step0"].p50_ms
+        removable: dict[int, list[str]] = {}
+        for s in removal_order(scores, self.config.prune_downsample):
+            removable.setdefault(s.stage, []).append(s.name)
+        costs = block_costs(self.probe, cost_variants(model, model_config, removable), "step0")
+        self.aimed = _Aim(goal, goal.ratio(base_ms), base_ms, costs)
+        console.print(f"latency target {goal} on {self.probe.label}: the unpruned model takes {base_ms:.3f} ms, the "
+                      f"target is {self.aimed.ratio:.3f}x of it; one block costs "
+                      + ", ".join(f"{ms:.3f} ms (stage {s})" for s, ms in sorted(costs.items())),
+                      soft_wrap=True)  # fmt: skip
+
+    def _met(self) -> bool:
+        if self.aimed is None:
+            return False
+        ratio = self.reached.ratio.median if self.reached else 1.0
+        return ratio <= self.aimed.ratio
+
+    def _order(self, scores: list[BlockScore], origin: dict[str, str], set_aside: set[str]) -> list[BlockScore]:
+        """Candidates, best first: least useful (removal_order), or with a target the least accuracy lost per
+        millisecond saved (a block that costs nothing to remove: the one that saves most first)."""
+        order = [b for b in removal_order(scores, self.config.prune_downsample) if origin[b.name] not in set_aside]
+        if self.aimed is None:
+            return order
+        cost = {b.name: max(self.aimed.costs.get(b.stage, 0.0), 1e-6) for b in order}
+        return sorted(order, key=lambda b: (round(b.accuracy_drop, 6) / cost[b.name], -cost[b.name],
+                                            b.residual_ratio))  # fmt: skip
+
+    def _needed(self, order: list[BlockScore]) -> int:
+        """How many candidates (in order) the measured costs say reach the target: a step removes no more."""
+        if self.aimed is None:
+            return len(order)
+        ratio = self.reached.ratio.median if self.reached else 1.0
+        to_save, saved = (ratio - self.aimed.ratio) * self.aimed.base_ms, 0.0
+        for n, b in enumerate(order, 1):
+            saved += self.aimed.costs.get(b.stage, 0.0)
+            if saved >= to_save:
+                return n
+        return len(order)
+
+    def _time_step(self, k: int, model: keras.Model, model_config: ModelConfig) -> None:
+        with self.clock("latency"):
+            self.probe.artifact(f"step{k}", model, model_config)
+            self.reached = self.probe.measure(["step0", f"step{k}"])[f"step{k}"]
+        r = self.reached.ratio
+        console.print(f"  latency {r.median:.3f}x [{r.low:.3f}, {r.high:.3f}] of the unpruned model "
+                      f"(target {self.aimed.ratio:.3f}x)")  # fmt: skip
+
+    def _rescore(self, model: keras.Model, scores: list[BlockScore], order: list[BlockScore], batch: list[str],
+                 before: dict[str, str], after: dict[str, str]) -> list[BlockScore]:  # fmt: skip
+        """Scores of `model`, the one an accepted step left. Only the candidates next in line (the
+        `rescore_window` first of the previous order, the removed blocks aside) are ablated again: a removal
+        changes the scores near the top, and the search takes from the top; the other blocks keep their last
+        ablation drop. `before` and `after` map the old and the new model's block names to the unpruned one's."""
+        window = self.config.rescore_window
+        nearest = {before[b.name] for b in [b for b in order if b.name not in batch][:window]} if window else None
+        renamed = {unpruned: name for name, unpruned in after.items()}
+        known = {renamed[before[s.name]]: s.accuracy_drop for s in scores
+                 if before[s.name] in renamed and nearest is not None and before[s.name] not in nearest}  # fmt: skip
+        return score_blocks(model, self.data, calibration=self.config.calibration_batches * self.config.batch_size,
+                            validation=min(len(self.data.x_val), 500), known=known)  # fmt: skip
+
+    def latency_record(self, chosen: PruneStep) -> dict[str, Any]:
+        """prune.json's latency section: where latency was measured and, with a target, how the search ended."""
+        record: dict[str, Any] = {"runtime": self.probe.runtime.value, "threads": self.probe.threads,
+                                  "size": self.probe.size or self.configs[0].input_size}  # fmt: skip
+        if self.aimed is None:
+            return record
+        achieved = chosen.latency_ratio or {"median": 1.0, "low": 1.0, "high": 1.0}
+        met = achieved["median"] <= self.aimed.ratio  # in the final joint measurement
+        binding = "latency target" if self._met() else self.stopped_by or "no removable block left"
+        record.update(target=str(self.aimed.goal), target_ratio=self.aimed.ratio, unpruned_p50_ms=self.aimed.base_ms,
+                      block_costs_ms={f"stage{s}": ms for s, ms in self.aimed.costs.items()}, achieved=achieved,
+                      met=met, binding=binding)  # fmt: skip
+        ratio = f"{achieved['median']:.3f}x [{achieved['low']:.3f}, {achieved['high']:.3f}]"
+        record["outcome"] = (
+            f"latency target {self.aimed.goal} met: {ratio} of the unpruned model at depth {chosen.depth}" if met else
+            f"latency target {self.aimed.goal} ({self.aimed.ratio:.3f}x) not met: {record['binding']} binds first; "
+            f"reached {ratio} at depth {chosen.depth}"
+        )  # fmt: skip
+        if self._met() and not met:  # the search's own timing met it; the joint one, of every step, did not
+            record["outcome"] += (
+                f" (timed alone with the unpruned model during the search: {self.reached.ratio.median:.3f}x)"
+            )
+        return record
+
+    # -------------------------------------------------------------------------------------- steps
     def _try(self, k: int, model: keras.Model, config: ModelConfig, names: list[str], epochs: int, folder: Path,
-             label: list[str]) -> tuple[keras.Model, ModelConfig, Verdict]:  # fmt: skip
-        """Remove `names`, fine-tune, judge on validation; recorded as step k (removed blocks named `label`)."""
+             label: list[str], quick: int = 0) -> tuple[keras.Model, ModelConfig, Verdict]:  # fmt: skip
+        """Remove `names`, fine-tune, judge on validation; recorded as step k (removed blocks named `label`).
+        With `quick` < `epochs`, the step is fine-tuned `quick` epochs and judged first; only a step over budget
+        then gets the remaining epochs (their own schedule, from where the first left off) and a second verdict."""
         candidate, candidate_config = remove_blocks(model, config, set(names), downsample=self.config.prune_downsample)
-        candidate = _finetune(candidate, candidate_config, self.data, self.config, epochs, folder, self.teacher)
-        verdict = judge(predict_classes(candidate, self.data.x_val), self.base_pred, self.data, self.config)
-        self.steps.append(_step(k, label, candidate, candidate_config, verdict, verdict.kept))
-        self.models[k] = candidate
+        first = min(quick, epochs) if quick else epochs
+        candidate, verdict = self._tune_and_judge(candidate, candidate_config, first, folder)
+        used = first
+        if not verdict.kept and first < epochs:
+            candidate, verdict = self._tune_and_judge(candidate, candidate_config, epochs - first, folder / "more")
+            used = epochs
+        self.steps.append(replace(_step(k, label, candidate, candidate_config, verdict, verdict.kept),
+                                  finetune_epochs=used))  # fmt: skip
+        self.models[k], self.configs[k] = candidate, candidate_config
         return candidate, candidate_config, verdict
+
+    def _tune_and_judge(self, model: keras.Model, config: ModelConfig, epochs: int, folder: Path
+                        ) -> tuple[keras.Model, Verdict]:  # fmt: skip
+        with self.clock("fine-tune"):
+            model = _finetune(model, config, self.data, self.config, epochs, folder, self.teacher)
+        with self.clock("judge"):
+            return model, judge(predict_classes(model, self.data.x_val), self.base_pred, self.data, self.config)
 
     def one_shot(self, model: keras.Model, config: ModelConfig, scores: list[BlockScore], base_macs: int
                  ) -> tuple[keras.Model, ModelConfig, list[str]]:  # fmt: skip
@@ -546,7 +732,8 @@ class _Search:
 
     def run(self, model: keras.Model, config: ModelConfig, scores: list[BlockScore]
             ) -> tuple[keras.Model, ModelConfig, list[str]]:  # fmt: skip
-        """Remove `step_blocks` at a time, fine-tune briefly, re-score, while within the budgets.
+        """Remove `step_blocks` at a time, fine-tune briefly, re-score, while within the budgets (and, with a
+        latency target, until it is met).
 
         A step over budget is recorded and undone: a multi-block step is retried with its first block alone, a
         single block is set aside and the next candidate is tried; `patience` rejections in a row end the search.
@@ -556,6 +743,7 @@ class _Search:
             self._loop(model, config, scores, accepted)
         except KeyboardInterrupt:  # Ctrl-C ends the search: the last accepted step is measured and saved as usual
             console.print("[yellow]search interrupted: keeping the last accepted step[/yellow]")
+            self.stopped_by = "the interruption (Ctrl-C)"
         return accepted[max(accepted)]
 
     def _loop(self, model: keras.Model, model_config: ModelConfig, scores: list[BlockScore],
@@ -565,21 +753,22 @@ class _Search:
         # names in the current (renumbered) model -> names in the unpruned one, for the report
         origin = {name: name for _, _, name in residual_blocks(model)}
         set_aside: set[str] = set()  # unpruned-model names of blocks whose removal broke the budget
-        size, rejections, k = config.step_blocks, 0, 0
-        while rejections < config.patience:
-            order = [b for b in removal_order(scores, config.prune_downsample) if origin[b.name] not in set_aside]
+        size, rejections, k, why = config.step_blocks, 0, 0, ""
+        while rejections < config.patience and not self._met():
+            order = self._order(scores, origin, set_aside)
             if not order:
                 break
-            batch = [b.name for b in order[:size]]
+            batch = [b.name for b in order[: min(size, self._needed(order))]]
             k += 1
             label = [origin[n] for n in batch]
             candidate, candidate_config, verdict = self._try(k, current, current_config, batch, config.step_epochs,
-                                                             self.out / f"step{k}", label)  # fmt: skip
+                                                             self.out / f"step{k}", label,
+                                                             config.quick_epochs)  # fmt: skip
             console.print(f"step {k}: removed {', '.join(label)} -> depth {candidate_config.arch.depth}, validation "
                           f"{verdict.rate.value:.2f} %, drop {verdict.drop.text()} "
                           f"({'kept' if verdict.kept else 'undone: ' + verdict.why})", soft_wrap=True)  # fmt: skip
             if not verdict.kept:
-                rejections += 1
+                rejections, why = rejections + 1, verdict.why
                 if len(batch) > 1:
                     size = 1  # retry the least useful block alone
                 else:
@@ -587,11 +776,17 @@ class _Search:
                 continue
             rejections = 0
             removed += label
-            origin = _renumber(origin, current, current_config, batch)
+            before, origin = origin, _renumber(origin, current, current_config, batch)
             current, current_config = candidate, candidate_config
             accepted[k] = (current, current_config, list(removed))
-            scores = score_blocks(current, self.data, calibration=config.calibration_batches * config.batch_size,
-                                  validation=min(len(self.data.x_val), 500))  # fmt: skip
+            if self.aimed is not None:
+                self._time_step(k, current, current_config)
+                if self._met():
+                    break
+            with self.clock("score"):
+                scores = self._rescore(current, scores, order, batch, before, origin)
+        if rejections >= config.patience:
+            self.stopped_by = f"the budget ({why}, {rejections} rejections in a row)"
 
 
 def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:
@@ -607,24 +802,15 @@ def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, r
     return new
 
 
-def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], out: Path) -> list[PruneStep]:
-    """TFLite fp32 latency of the unpruned model and every step, measured interleaved in one run (2 threads):
-    each step's p50 and its ratio to the unpruned model (median of per-round ratios, 95 % bootstrap interval),
-    which is what the Pareto plot draws: absolute times measured at other moments are not comparable."""
-    from resnet_edge.bench import ratio_ci
-    from resnet_edge.export.tflite import to_tflite_fp32
-    from resnet_edge.latency import interleaved, summary
-    from resnet_edge.runtime import load_runner
-
-    timers = {}
-    for k, m in models.items():
-        runner = load_runner(to_tflite_fp32(m, out / "tflite" / f"step{k}.tflite"), threads=2)
-        image = np.random.default_rng(0).uniform(0, 255, runner.image_size).astype(np.float32)
-        timers[k] = runner.timer(image)
-    samples = interleaved(timers, warmup=10, rounds=50)
-    measured = {}
-    for k, ms in samples.items():
-        ratio = ratio_ci(ms, samples[0], confidence=0.95, resamples=2000, seed=0)
-        measured[k] = (summary(ms)["p50_ms"], {"median": ratio.median, "low": ratio.low, "high": ratio.high})
-    return [replace(s, tflite_p50_ms=measured[s.step][0], latency_ratio=measured[s.step][1]) if s.step in measured
-            else s for s in steps]  # fmt: skip
+def _measure_latency(steps: list[PruneStep], models: dict[int, keras.Model], configs: dict[int, ModelConfig],
+                     probe: LatencyProbe) -> list[PruneStep]:  # fmt: skip
+    """The unpruned model and every accepted step on the latency runtime, measured interleaved in one run (the
+    artifacts the search converted are reused): each step's p50 and its ratio to the unpruned model (median of
+    per-round ratios, 95 % bootstrap interval), which is what the Pareto plot draws. Rejected steps are not
+    timed: they are not candidates, and a conversion each would cost more than the rest of a small search."""
+    names = {s.step: f"step{s.step}" for s in steps if s.accepted and s.step in models}
+    for k, name in names.items():
+        probe.artifact(name, models[k], configs[k])
+    timed = probe.measure(list(names.values()), BenchConfig())
+    return [replace(s, p50_ms=timed[names[s.step]].p50_ms, latency_ratio=asdict(timed[names[s.step]].ratio))
+            if s.step in names else s for s in steps]  # fmt: skip
