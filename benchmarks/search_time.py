@@ -21,7 +21,6 @@ PHASES = {  # prune-module function -> phase
     "score_blocks": "score blocks",
     "predict_classes": "predict (judge, test)",
     "_measure_latency": "latency",
-    "_measure_search_latency": "latency",
     "block_latency_costs": "latency",
 }
 
