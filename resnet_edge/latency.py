@@ -7,7 +7,8 @@ model gets a block: untimed runs for at least `settle_ms` (and at least one), th
 back, whose median is the round's sample. The untimed runs absorb the neighbours: TensorFlow's pool threads (the
 Keras baseline) keep spinning for milliseconds after a run and steal the cores from whatever runs next; the
 untimed runs also wake the model's own threads and refill its caches, so the timed runs see the steady state of
-a camera's loop, as if the model ran alone (20 ms: every runtime within 1 % of alone on ResNet-20, 5 ms: 3 %).
+a camera's loop, as if the model ran alone (ResNet-20: TFLite within 2 % of alone, ONNX Runtime 8-19 %, Keras
+14 %; before, up to 145 %).
 ONNX Runtime's threads spin for far longer; its sessions stop them when a run returns (runtime.ONNXRunner).
 Busy, not a pause: 20 ms of sleep before each block made the next runs up to 2x slower here (an idle core
 comes back slow). benchmarks/order_invariance.py measures forward, reverse and alone against each other.
