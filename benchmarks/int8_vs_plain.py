@@ -50,10 +50,9 @@ def main() -> int:
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.export.tflite import export_tflite
     from resnet_edge.fsutil import write_json
-    from resnet_edge.latency import interleaved, summary
+    from resnet_edge.latency import interleaved, summary, timers
     from resnet_edge.models.config import ModelConfig
     from resnet_edge.models.resnet import build_resnet
-    from resnet_edge.runtime import load_runner
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -88,9 +87,7 @@ def main() -> int:
         print(f"{name}: {files[name]} ({convert_s[name]:.0f} s)", flush=True)
     del files["onnx fp32 (tf2onnx)"]
     image = data.x_val[0]
-    runners = {name: load_runner(path, threads=args.threads) for name, path in files.items()}
-    timers = {name: r.timer(image) for name, r in runners.items()}
-    ms = interleaved(timers, BenchConfig(rounds=args.rounds))
+    ms = interleaved(timers(files, args.threads, image), BenchConfig(rounds=args.rounds))
     stats = {name: summary(v) for name, v in ms.items()}
     base = ms["keras fp32"]
     rows = []

@@ -1,9 +1,10 @@
 """Does a model's interleaved latency depend on which models run beside it? The models of one ResNet (Keras fp32,
 TFLite fp32 and int8, ONNX fp32 and int8) are timed by `latency.interleaved`, as bench, gate and prune time
-them, given in forward order, in reverse order, and each alone, in one process: before (the former schedule:
-one run per model per round, ONNX Runtime's default spinning) and after (each model's block: untimed runs for
-`settle_ms`, then `block` timed runs; ORT sessions stop spinning when a run returns). The spread is max / min - 1
-over the three p50s of a model.
+them, given in forward order, in reverse order, and each alone: before (the former schedule: one process, one
+run per model per round, ONNX Runtime's default spinning) and after (each model's block: untimed runs for
+`settle_ms`, then `block` timed runs; ORT sessions stop spinning when a run returns; the Keras model in a worker
+process of its own with TensorFlow's pools at `--threads`). The spread is max / min - 1
+over the four p50s of a model (alone, forward, reverse, alone again).
 
     python benchmarks/order_invariance.py --depth 20 --size 64 --threads 2
     python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2 --rounds 20
@@ -41,36 +42,41 @@ def _artifacts(depth: int, size: int, folder: Path) -> list[Path]:
     return paths
 
 
-def _timers(paths: list[Path], threads: int, ort_default: bool) -> dict[str, object]:
+def _timers(paths: list[Path], threads: int, before: bool) -> dict[str, object]:
     import onnxruntime as ort
 
+    from resnet_edge.latency import timers
     from resnet_edge.runtime import load_runner
 
-    timers = {}
-    for path in paths:
+    image = np.random.default_rng(1).uniform(0, 255, (*load_runner(paths[1]).image_size,)).astype(np.float32)
+    if not before:  # as bench, gate and prune time them now (Keras in a worker process of its own)
+        return timers({p.name: p for p in paths}, threads, image)
+    out = {}
+    for path in paths:  # the former way: every model in this process, ONNX Runtime's default spinning
         runner = load_runner(path, threads=threads)
-        if ort_default and path.suffix == ".onnx":  # the former session: ORT's own spinning after a run
+        if path.suffix == ".onnx":
             options = ort.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
             runner._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        image = np.random.default_rng(1).uniform(0, 255, runner.image_size).astype(np.float32)
-        timers[path.name] = runner.timer(image)
-    return timers
+        out[path.name] = runner.timer(image)
+    return out
 
 
-def measure(paths: list[Path], threads: int, config, ort_default: bool) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def measure(paths: list[Path], threads: int, config, before: bool) -> dict[str, dict[str, float]]:  # noqa: ANN001
     """p50 ms of every model given forward, reverse and alone."""
     from resnet_edge.latency import interleaved
 
-    timers = _timers(paths, threads, ort_default)
+    timers = _timers(paths, threads, before)
     names = list(timers)
 
     def p50(order: list[str]) -> dict[str, float]:
         return {n: float(np.median(v)) for n, v in interleaved({n: timers[n] for n in order}, config).items()}
 
+    alone = {n: p50([n])[n] for n in names}  # before and after the others: a drifting machine shows in "alone"
     forward, reverse = p50(names), p50(names[::-1])
-    alone = {n: p50([n])[n] for n in names}
-    return {n: {"forward": forward[n], "reverse": reverse[n], "alone": alone[n]} for n in names}
+    again = {n: p50([n])[n] for n in names}
+    return {n: {"alone": alone[n], "forward": forward[n], "reverse": reverse[n], "alone again": again[n]}
+            for n in names}  # fmt: skip
 
 
 def main() -> None:
@@ -82,6 +88,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--after-only", action="store_true", help="skip the former schedule")
     args = parser.parse_args()
     after = BenchConfig(rounds=args.rounds)
     # the former schedule: 10 warm-up rounds, then one run per model per round (5x the rounds: as many runs)
@@ -89,15 +96,16 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = _artifacts(args.depth, args.size, Path(tmp))
-        for label, config in (("before", before), ("after", after)):
-            results[label] = measure(paths, args.threads, config, ort_default=label == "before")
+        for label, config in (("before", before), ("after", after))[1 if args.after_only else 0 :]:
+            results[label] = measure(paths, args.threads, config, before=label == "before")
     print(f"ResNet-{args.depth} at {args.size}x{args.size}, {args.threads} threads, p50 ms")
-    print("| schedule | model | forward | reverse | alone | max spread |")
-    print("|---|---|---|---|---|---|")
+    print("| schedule | model | alone | forward | reverse | alone again | max spread |")
+    print("|---|---|---|---|---|---|---|")
     for label, rows in results.items():
         for name, t in rows.items():
             spread = 100 * (max(t.values()) / min(t.values()) - 1)
-            print(f"| {label} | {name} | {t['forward']:.3f} | {t['reverse']:.3f} | {t['alone']:.3f} | {spread:.1f} % |")
+            cells = " | ".join(f"{v:.3f}" for v in t.values())
+            print(f"| {label} | {name} | {cells} | {spread:.1f} % |")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
 

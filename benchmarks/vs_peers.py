@@ -35,7 +35,7 @@ def main() -> int:
     from resnet_edge.data import load_data
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.fsutil import write_json
-    from resnet_edge.latency import interleaved, summary
+    from resnet_edge.latency import interleaved, summary, timers
     from resnet_edge.models.io import load_keras
     from resnet_edge.quantize.calibration import representative_images
     from resnet_edge.runtime import load_runner
@@ -60,7 +60,7 @@ def main() -> int:
     }
     runners = {name: load_runner(path, threads=args.threads) for name, path in files.items()}
     accuracy = {n: float(100 * np.mean(r.predict(data.x_val).argmax(-1) == data.y_val)) for n, r in runners.items()}
-    ms = interleaved({n: r.timer(data.x_val[0]) for n, r in runners.items()}, BenchConfig(rounds=args.rounds))
+    ms = interleaved(timers(files, args.threads, data.x_val[0]), BenchConfig(rounds=args.rounds))
     base = ms["Keras fp32 (uncompressed)"]
     rows = [{"model": n, "file": str(files[n]), "accuracy": accuracy[n], **summary(ms[n]),
              "speedup_vs_keras": float(np.median(base / ms[n]))} for n in files]  # fmt: skip

@@ -19,7 +19,7 @@ from resnet_edge import metrics
 from resnet_edge.config import BenchConfig
 from resnet_edge.data import Dataset
 from resnet_edge.fsutil import read_record
-from resnet_edge.latency import interleaved, summary
+from resnet_edge.latency import interleaved, summary, timers
 
 
 @dataclass(frozen=True)
@@ -238,8 +238,7 @@ def measure(
     ref_ratios: dict[str, dict[str, Ratio]] = {n: {} for n in names}
     per_round: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for t in threads:
-        runners = {n: load_runner(p, threads=t, provider=config.provider) for n, p in zip(names, paths, strict=True)}
-        samples = interleaved({n: r.timer(image) for n, r in runners.items()}, config)
+        samples = interleaved(timers(dict(zip(names, paths, strict=True)), t, image, config.provider), config)
         for n in names:
             latency[n][str(t)] = summary(samples[n])
             per_round[n][str(t)] = [round(float(v), 4) for v in samples[n]]

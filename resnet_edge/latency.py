@@ -10,22 +10,121 @@ untimed runs also wake the model's own threads and refill its caches, so the tim
 a camera's loop, as if the model ran alone (ResNet-20: TFLite within 2 % of alone, ONNX Runtime 8-19 %, Keras
 14 %; before, up to 145 %).
 ONNX Runtime's threads spin for far longer; its sessions stop them when a run returns (runtime.ONNXRunner).
+The Keras baseline runs in a worker process of its own (`Isolated`), with TensorFlow's pools set to the thread
+count asked for: TensorFlow's threads are per process, so in the shared process `--threads 1` still ran Keras
+on every core, and its per-call time switched between two levels (2.2 and 3.0 ms, ResNet-20) depending on
+what ran beside it; in its own process it agrees with itself alone within 1-5 %.
 Busy, not a pause: 20 ms of sleep before each block made the next runs up to 2x slower here (an idle core
 comes back slow). benchmarks/order_invariance.py measures forward, reverse and alone against each other.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from resnet_edge.config import BenchConfig
+from resnet_edge.errors import ModelFileError
+
+Run = Callable[[], object]  # one prepared inference, in this process
 
 
-def interleaved(timers: dict[str, Callable[[], object]], config: BenchConfig | None = None) -> dict[str, np.ndarray]:
+class Isolated:
+    """A model timed in a worker process of its own: the parent asks for a block, the worker runs it (settle
+    runs, then the timed ones, timed there) and answers the block's median. For the Keras baseline, whose
+    TensorFlow thread pools are set once per process (`threads`: intra-op; inter-op 1). The worker is a fresh
+    interpreter started with `-c`, not multiprocessing's spawn, which would re-run the caller's main script."""
+
+    def __init__(self, path: str | Path, threads: int | None, image: np.ndarray) -> None:
+        root = str(Path(__file__).resolve().parent.parent)  # where this package is imported from
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
+        command = [sys.executable, "-c", "from resnet_edge.latency import _serve; _serve()"]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        weakref.finalize(self, _stop, self._process)
+        try:
+            self._send((str(path), threads, image))
+            status, message = self._receive()
+        except (EOFError, OSError) as exc:
+            status, message = "error", f"the worker ended ({type(exc).__name__})"
+        if status != "ready":
+            raise ModelFileError(f"artifact '{path}' could not be timed in a worker process: {message}")
+
+    def _send(self, message: object) -> None:
+        pickle.dump(message, self._process.stdin)
+        self._process.stdin.flush()
+
+    def _receive(self) -> Any:  # noqa: ANN401 (what the worker sent)
+        return pickle.load(self._process.stdout)
+
+    def block(self, size: int, settle_s: float) -> float:
+        self._send((size, settle_s))
+        return float(self._receive())
+
+
+def _serve() -> None:
+    """The worker's loop: (path, threads, image), then (size, settle_s) requests until None."""
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, not into the replies
+    requests = sys.stdin.buffer
+    path, threads, image = pickle.load(requests)
+    try:
+        if Path(path).suffix in (".keras", ".h5"):
+            from resnet_edge._tf import tf
+
+            if threads:  # before the first op: TensorFlow fixes its pools when its context starts
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+        from resnet_edge.runtime import load_runner
+
+        run = load_runner(path, threads=threads).timer(image)
+        _block(run, 10, 1.0)  # TensorFlow's first calls trace and tune; a second of them before the first round
+        reply: tuple[str, str] = ("ready", "")
+    except Exception as exc:  # reported by the parent as a one-line error
+        reply = ("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    pickle.dump(reply, replies)
+    replies.flush()
+    while reply[0] == "ready" and (request := pickle.load(requests)) is not None:
+        pickle.dump(_block(run, *request), replies)
+        replies.flush()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        pickle.dump(None, process.stdin)
+        process.stdin.close()
+        process.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):  # gone already, or stuck
+        process.kill()
+    if process.stdout:
+        process.stdout.close()
+
+
+def timers(paths: Mapping[str, str | Path], threads: int | None, image: np.ndarray | None = None,
+           provider: str = "cpu", seed: int = 0) -> dict[str, Run | Isolated]:  # fmt: skip
+    """What `interleaved` times for each artifact: a prepared run in this process (TFLite, ONNX), or a worker
+    process (Keras). `image` (raw pixels) defaults to a random one of each model's input size."""
+    from resnet_edge.runtime import load_runner
+
+    out: dict[str, Run | Isolated] = {}
+    for name, path in paths.items():
+        keras = Path(path).suffix.lower() in (".keras", ".h5")
+        runner = None if keras and image is not None else load_runner(path, threads=threads, provider=provider)
+        x = image if image is not None else np.random.default_rng(seed).uniform(0, 255, runner.image_size)
+        x = x.astype(np.float32)
+        out[name] = Isolated(path, threads, x) if keras else runner.timer(x)
+    return out
+
+
+def interleaved(timers: Mapping[str, Run | Isolated], config: BenchConfig | None = None) -> dict[str, np.ndarray]:
     """{name: latencies in ms}, one sample per round (the median of the model's timed block); stops early when
     the config's `budget_s` seconds are spent."""
     config = config or BenchConfig()
@@ -35,7 +134,13 @@ def interleaved(timers: dict[str, Callable[[], object]], config: BenchConfig | N
     for r in range(config.warmup + config.rounds):
         order = names if r % 2 == 0 else names[::-1]  # alternate: no model always runs first
         for name in order:
-            block = _block(timers[name], config.block, config.settle_ms / 1e3)
+            timer = timers[name]
+            settle_s = config.settle_ms / 1e3
+            block = (
+                timer.block(config.block, settle_s)
+                if isinstance(timer, Isolated)
+                else _block(timer, config.block, settle_s)
+            )
             if r >= config.warmup:
                 samples[name].append(block)
         if config.budget_s is not None and r >= config.warmup + 4 and time.perf_counter() - start > config.budget_s:
@@ -43,7 +148,7 @@ def interleaved(timers: dict[str, Callable[[], object]], config: BenchConfig | N
     return {name: np.asarray(v) for name, v in samples.items()}
 
 
-def _block(run: Callable[[], object], size: int, settle_s: float) -> float:
+def _block(run: Run, size: int, settle_s: float) -> float:
     """Median ms of `size` timed runs after untimed runs for at least `settle_s` (and at least one)."""
     start = time.perf_counter()
     run()
@@ -67,11 +172,5 @@ def tflite_latency(
     paths: list[str | Path], *, threads: int = 2, config: BenchConfig | None = None, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """{path: {p50_ms, p90_ms, mean_ms, iqr_ms, runs}} of TFLite files, measured interleaved."""
-    from resnet_edge.runtime import load_runner
-
-    rng = np.random.default_rng(seed)
-    timers = {}
-    for path in map(str, paths):
-        runner = load_runner(path, threads=threads)
-        timers[path] = runner.timer(rng.uniform(0, 255, runner.image_size).astype(np.float32))
-    return {name: summary(ms) for name, ms in interleaved(timers, config).items()}
+    timed = timers({str(p): p for p in paths}, threads, seed=seed)
+    return {name: summary(ms) for name, ms in interleaved(timed, config).items()}

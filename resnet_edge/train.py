@@ -505,6 +505,25 @@ def train(
     return result
 
 
+def finetune(model: keras.Model, data: Dataset, config: TrainConfig, teacher: keras.Model | None = None
+             ) -> keras.Model:  # fmt: skip
+    """Fine-tune `model` in place for `config.epochs` on its own schedule, optionally distilled from `teacher`
+    (which is frozen: pass a copy), and return it: a pruning step's short fine-tune, judged by its caller. No
+    run folder, checkpoint, validation pass or reload, which `train` spends per call (a third of a one-epoch
+    ResNet-56 step here: 27 s against 18 s)."""
+    keras.utils.set_random_seed(config.seed)
+    recipe = config.recipe if config.recipe is not Recipe.AUTO else Recipe.COSINE
+    batch = min(config.batch_size, len(data.x_train))
+    steps = math.ceil(len(data.x_train) / batch)
+    fitted = Distiller(model, teacher) if teacher is not None else model
+    _compile(fitted, make_optimizer(replace(config, batch_size=batch), recipe, steps),
+             RECIPES[recipe].label_smoothing, xla=_use_gpu_defaults(config)[1])  # fmt: skip
+    train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes, batch_size=batch,
+                             seed=config.seed, augment=config.augment)  # fmt: skip
+    fitted.fit(train_ds, epochs=config.epochs, verbose=0)
+    return model
+
+
 def _result(out: Path, model_config: ModelConfig, state: dict[str, Any], device: str = "") -> TrainResult:
     history = state["history"]
     return TrainResult(

@@ -205,7 +205,7 @@ def residual_scales(model: keras.Model) -> dict[str, float]:
 def _sparsify(model, model_config, data, config: PruneConfig, out: Path):
     """Train with L1-penalised residual scales, then fold them: blocks that did little end near zero."""
     sparse_config = replace(model_config, residual_l1=config.sparsify_l1)
-    sparse = _finetune(model, sparse_config, data, config, config.sparsify_epochs, out / "sparsify")
+    sparse = _finetune(model, sparse_config, data, config, config.sparsify_epochs, out=out / "sparsify")
     scales = residual_scales(sparse)
     write_json(out / "residual_scales.json", scales)
     near_zero = sorted(n for n, s in scales.items() if abs(s) < 0.01)
@@ -403,16 +403,22 @@ def plot_pareto(steps: list[PruneStep], chosen: int, path: Path, runtime: str = 
 
 
 # ------------------------------------------------------------------------------------------------ prune
-def _finetune(model, config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int, out: Path, teacher=None):
-    from resnet_edge.train import has_run, train
+def _finetune(model: keras.Model, model_config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int,
+              teacher: keras.Model | None = None, out: Path | None = None) -> keras.Model:  # fmt: skip
+    """`model` fine-tuned for `epochs` (cosine from `finetune_lr`), distilled from `teacher` if given. A search
+    step (no `out`) is fine-tuned in place, lean; a one-shot removal's long fine-tune is a training run in `out`
+    (history, best epoch on validation, resumable)."""
+    from resnet_edge.train import finetune, has_run, train
 
     if epochs == 0:
         return model
     # min_accuracy 0: the search judges a step's accuracy itself; a failed step is undone, not an error
-    train_config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
-                               batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
-    result = train(config, data, train_config, out=out, initial_model=model, teacher=teacher,
-                   resume=has_run(out), reports=False)  # the search judges the step itself  # fmt: skip
+    config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
+                         batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
+    if out is None:
+        return finetune(model, data, config, teacher)
+    result = train(model_config, data, config, out=out, initial_model=model, teacher=teacher, resume=has_run(out),
+                   reports=False)  # fmt: skip
     from resnet_edge.models.io import load_keras
 
     return load_keras(result.model_path)
@@ -598,7 +604,7 @@ class _Search:
         self.data, self.config, self.base_pred, self.steps, self.out = data, config, base_pred, steps, out
         self.models: dict[int, keras.Model] = {0: original}
         self.configs: dict[int, ModelConfig] = {0: original_config}
-        self.teacher = original if config.distill else None
+        self.teacher = _frozen_copy(original) if config.distill else None
         self.clock = clock
         self.probe = LatencyProbe(config, data, out / "latency")
         self.aimed: _Aim | None = None
@@ -696,27 +702,29 @@ class _Search:
         return record
 
     # -------------------------------------------------------------------------------------- steps
-    def _try(self, k: int, model: keras.Model, config: ModelConfig, names: list[str], epochs: int, folder: Path,
-             label: list[str], quick: int = 0) -> tuple[keras.Model, ModelConfig, Verdict]:  # fmt: skip
+    def _try(self, k: int, model: keras.Model, config: ModelConfig, names: list[str], epochs: int,
+             label: list[str], quick: int = 0, out: Path | None = None
+             ) -> tuple[keras.Model, ModelConfig, Verdict]:  # fmt: skip
         """Remove `names`, fine-tune, judge on validation; recorded as step k (removed blocks named `label`).
         With `quick` < `epochs`, the step is fine-tuned `quick` epochs and judged first; only a step over budget
-        then gets the remaining epochs (their own schedule, from where the first left off) and a second verdict."""
+        then gets the remaining epochs (their own schedule, from where the first left off) and a second verdict.
+        With `out`, the fine-tune is a training run there (a one-shot removal's)."""
         candidate, candidate_config = remove_blocks(model, config, set(names), downsample=self.config.prune_downsample)
         first = min(quick, epochs) if quick else epochs
-        candidate, verdict = self._tune_and_judge(candidate, candidate_config, first, folder)
+        candidate, verdict = self._tune_and_judge(candidate, candidate_config, first, out)
         used = first
         if not verdict.kept and first < epochs:
-            candidate, verdict = self._tune_and_judge(candidate, candidate_config, epochs - first, folder / "more")
+            candidate, verdict = self._tune_and_judge(candidate, candidate_config, epochs - first)
             used = epochs
         self.steps.append(replace(_step(k, label, candidate, candidate_config, verdict, verdict.kept),
                                   finetune_epochs=used))  # fmt: skip
         self.models[k], self.configs[k] = candidate, candidate_config
         return candidate, candidate_config, verdict
 
-    def _tune_and_judge(self, model: keras.Model, config: ModelConfig, epochs: int, folder: Path
+    def _tune_and_judge(self, model: keras.Model, config: ModelConfig, epochs: int, out: Path | None = None
                         ) -> tuple[keras.Model, Verdict]:  # fmt: skip
         with self.clock("fine-tune"):
-            model = _finetune(model, config, self.data, self.config, epochs, folder, self.teacher)
+            model = _finetune(model, config, self.data, self.config, epochs, self.teacher, out)
         with self.clock("judge"):
             return model, judge(predict_classes(model, self.data.x_val), self.base_pred, self.data, self.config)
 
@@ -725,8 +733,8 @@ class _Search:
         names = _select(scores, self.config, base_macs)
         if not names:
             return model, config, []
-        candidate, candidate_config, _ = self._try(1, model, config, names, self.config.finetune_epochs,
-                                                   self.out / "finetune", names)  # fmt: skip
+        candidate, candidate_config, _ = self._try(1, model, config, names, self.config.finetune_epochs, names,
+                                                   out=self.out / "finetune")  # fmt: skip
         self.steps[-1] = replace(self.steps[-1], accepted=True)  # a one-shot removal is what was asked for
         return candidate, candidate_config, names
 
@@ -762,8 +770,7 @@ class _Search:
             k += 1
             label = [origin[n] for n in batch]
             candidate, candidate_config, verdict = self._try(k, current, current_config, batch, config.step_epochs,
-                                                             self.out / f"step{k}", label,
-                                                             config.quick_epochs)  # fmt: skip
+                                                             label, config.quick_epochs)  # fmt: skip
             console.print(f"step {k}: removed {', '.join(label)} -> depth {candidate_config.arch.depth}, validation "
                           f"{verdict.rate.value:.2f} %, drop {verdict.drop.text()} "
                           f"({'kept' if verdict.kept else 'undone: ' + verdict.why})", soft_wrap=True)  # fmt: skip
@@ -787,6 +794,13 @@ class _Search:
                 scores = self._rescore(current, scores, order, batch, before, origin)
         if rejections >= config.patience:
             self.stopped_by = f"the budget ({why}, {rejections} rejections in a row)"
+
+
+def _frozen_copy(model: keras.Model) -> keras.Model:
+    """A copy to distill from: distillation freezes its teacher's layers, and the caller's model stays as it was."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:

@@ -72,15 +72,9 @@ class LatencyProbe:
 
     def measure(self, names: list[str], config: BenchConfig = SEARCH_TIMING) -> dict[str, Timed]:
         """p50 and ratio to the first name (the yardstick, e.g. the unpruned model) of each converted model."""
-        from resnet_edge.latency import interleaved
-        from resnet_edge.runtime import load_runner
+        from resnet_edge.latency import interleaved, timers
 
-        timers = {}
-        for name in names:
-            runner = load_runner(self.paths[name], threads=self.threads)
-            image = np.random.default_rng(0).uniform(0, 255, runner.image_size).astype(np.float32)
-            timers[name] = runner.timer(image)
-        samples = interleaved(timers, config)
+        samples = interleaved(timers({n: self.paths[n] for n in names}, self.threads), config)
         base = samples[names[0]]
         return {n: Timed(float(np.median(ms)), ratio_ci(ms, base, confidence=config.confidence,
                                                         resamples=config.resamples, seed=config.seed))
