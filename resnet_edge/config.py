@@ -152,7 +152,7 @@ class PruneConfig:
     finetune_epochs: int = setting(2, "Fine-tune epochs after a one-shot removal.")
     step_epochs: int = setting(1, "Fine-tune epochs after each search step.")
     quick_epochs: int = setting(
-        1,
+        0,
         "A search step is fine-tuned this many epochs and judged first; only a step over budget then gets the "
         "rest of --step-epochs (0: always all of them).",
     )

@@ -121,26 +121,35 @@ def make_optimizer(config: TrainConfig, recipe: Recipe, steps_per_epoch: int) ->
     return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
 
 
+def logits_model(model: keras.Model) -> keras.Model:
+    """The model up to its classifier's logits (before the softmax): what distillation softens."""
+    return keras.Model(model.input, model.get_layer("head_dense").output)
+
+
 class Distiller(keras.Model):
     """Knowledge distillation (Hinton et al. 2015): the student learns from the labels and from the teacher's
     temperature-softened outputs, loss = (1 - alpha) CE(y, student) + alpha T^2 KL(teacher_T || student_T).
     Validation and saving see the student alone."""
 
-    def __init__(self, student: keras.Model, teacher: keras.Model, temperature: float = 4.0, alpha: float = 0.5):
+    def __init__(self, student: keras.Model, teacher: keras.Model | None, temperature: float = 4.0,
+                 alpha: float = 0.5) -> None:  # fmt: skip
         super().__init__(name="distiller")
         self.student = student
         self.student_logits = keras.Model(student.input, student.get_layer("head_dense").output)
-        self.teacher_logits = keras.Model(teacher.input, teacher.get_layer("head_dense").output)
-        self.teacher_logits.trainable = False
+        self.teacher_logits = None  # without a teacher, batches carry its logits: (x, y, teacher logits)
+        if teacher is not None:
+            self.teacher_logits = logits_model(teacher)
+            self.teacher_logits.trainable = False
         self.temperature, self.alpha = temperature, alpha
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.student(x, training=training)
 
-    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
-        x, y = data
+    def train_step(self, data: tuple[tf.Tensor, ...]) -> dict[str, tf.Tensor]:
+        x, y, *given = data
         t = self.temperature
-        soft_targets = tf.nn.softmax(tf.cast(self.teacher_logits(x, training=False), tf.float32) / t)
+        teacher = given[0] if given else self.teacher_logits(x, training=False)
+        soft_targets = tf.nn.softmax(tf.cast(teacher, tf.float32) / t)
         with tf.GradientTape() as tape:
             logits = tf.cast(self.student_logits(x, training=True), tf.float32)
             y_pred = tf.nn.softmax(logits)
@@ -505,22 +514,68 @@ def train(
     return result
 
 
-def finetune(model: keras.Model, data: Dataset, config: TrainConfig, teacher: keras.Model | None = None
-             ) -> keras.Model:  # fmt: skip
-    """Fine-tune `model` in place for `config.epochs` on its own schedule, optionally distilled from `teacher`
-    (which is frozen: pass a copy), and return it: a pruning step's short fine-tune, judged by its caller. No
-    run folder, checkpoint, validation pass or reload, which `train` spends per call (a third of a one-epoch
-    ResNet-56 step here: 27 s against 18 s)."""
+@dataclass(frozen=True)
+class Lessons:
+    """Augmented training images with the teacher's logits, drawn once for a number of epochs. Every fine-tune
+    of a pruning search started the same seeded augmentation stream and its teacher is frozen, so each step
+    trained on the same batches and teacher outputs: drawn once (from that stream), they take the teacher's
+    forward pass and the augmentation out of every step. tests/test_train.py checks that stored logits train
+    exactly as the teacher run in each step."""
+
+    epochs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # per epoch, in batch order: x, y, logits
+    batch_size: int
+
+    MAX_BYTES = 2 << 30  # above this the lessons are not kept: each fine-tune runs the teacher itself
+
+    @classmethod
+    def draw(cls, data: Dataset, config: TrainConfig, teacher: keras.Model, epochs: int) -> Lessons | None:
+        """`epochs` epochs of `train`'s batches for `config` and the teacher's logits; None when they would not
+        fit in MAX_BYTES (or the images stream from files)."""
+        x = data.x_train
+        if not isinstance(x, np.ndarray) or 4 * x[0].size * len(x) * epochs > cls.MAX_BYTES:
+            return None
+        batch = min(config.batch_size, len(x))
+        keras.utils.set_random_seed(config.seed)  # as `finetune` does: tf.data's seeds pair with the global one
+        ds = train_dataset(x, data.y_train, num_classes=data.num_classes, batch_size=batch, seed=config.seed,
+                           augment=config.augment)  # fmt: skip
+        logits = logits_model(teacher)
+        drawn = []
+        for _ in range(epochs):  # one pass of the dataset per epoch, as fit makes them (reshuffled each time)
+            xs, ys = zip(*((bx.numpy(), by.numpy()) for bx, by in ds), strict=True)
+            ts = [logits.predict_on_batch(bx) for bx in xs]
+            drawn.append((np.concatenate(xs), np.concatenate(ys), np.concatenate(ts)))
+        return cls(tuple(drawn), batch)
+
+    def dataset(self, epochs: int) -> tf.data.Dataset:
+        """The first `epochs` epochs' batches, in the order they were drawn: (x, y, teacher logits)."""
+        parts = [tf.data.Dataset.from_tensor_slices(e).batch(self.batch_size) for e in self.epochs[:epochs]]
+        ds = parts[0]
+        for part in parts[1:]:
+            ds = ds.concatenate(part)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def finetune(model: keras.Model, data: Dataset, config: TrainConfig, teacher: keras.Model | None = None,
+             lessons: Lessons | None = None) -> keras.Model:  # fmt: skip
+    """Fine-tune `model` in place for `config.epochs` on its own schedule, distilled from `teacher` (frozen:
+    pass a copy) or from `lessons` drawn from it, and return it: a pruning step's short fine-tune, judged by its
+    caller. No run folder, checkpoint, validation pass or reload, which `train` spends per call (a third of a
+    one-epoch ResNet-56 step here: 27 s against 18 s)."""
     keras.utils.set_random_seed(config.seed)
     recipe = config.recipe if config.recipe is not Recipe.AUTO else Recipe.COSINE
-    batch = min(config.batch_size, len(data.x_train))
+    batch = lessons.batch_size if lessons else min(config.batch_size, len(data.x_train))
     steps = math.ceil(len(data.x_train) / batch)
-    fitted = Distiller(model, teacher) if teacher is not None else model
+    if lessons is not None and config.epochs <= len(lessons.epochs):
+        fitted, train_ds = Distiller(model, None), lessons.dataset(config.epochs)
+        epochs = 1  # one pass over the drawn epochs, back to back
+    else:
+        fitted = Distiller(model, teacher) if teacher is not None else model
+        train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes, batch_size=batch,
+                                 seed=config.seed, augment=config.augment)  # fmt: skip
+        epochs = config.epochs
     _compile(fitted, make_optimizer(replace(config, batch_size=batch), recipe, steps),
              RECIPES[recipe].label_smoothing, xla=_use_gpu_defaults(config)[1])  # fmt: skip
-    train_ds = train_dataset(data.x_train, data.y_train, num_classes=data.num_classes, batch_size=batch,
-                             seed=config.seed, augment=config.augment)  # fmt: skip
-    fitted.fit(train_ds, epochs=config.epochs, verbose=0)
+    fitted.fit(train_ds, epochs=epochs, verbose=0)
     return model
 
 

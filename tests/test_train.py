@@ -188,3 +188,47 @@ def test_default_recipe_trains_a_deep_bottleneck_resnet(tmp_path: Path, digits) 
     sgd = train(model, digits, TrainConfig(recipe="sgd-step", epochs=2, batch_size=32, min_accuracy=0.0),
                 out=tmp_path / "sgd")  # fmt: skip
     assert auto.best_val_accuracy > 0.5 and sgd.best_val_accuracy < auto.best_val_accuracy - 0.3
+
+
+def test_lessons_train_the_student_as_the_teacher_itself_would(tiny_data) -> None:
+    """The teacher's logits, computed once with the drawn batches (a pruning search's fine-tunes), change
+    nothing a fine-tune computes: two epochs on the drawn batches, distilled from the teacher on the fly and from
+    the stored logits, end at the same weights."""
+    from resnet_edge.models.resnet import build_resnet
+    from resnet_edge.train import RECIPES, Distiller, Lessons, _compile, finetune, make_optimizer
+
+    config = ModelConfig(depth=8, classes=tiny_data.num_classes, input_mean=(128.0,) * 3, input_std=(64.0,) * 3)
+    keras.utils.set_random_seed(1)
+    teacher = build_resnet(config)
+    start = build_resnet(config).get_weights()
+    training = TrainConfig(recipe="cosine", epochs=2, lr=0.05, batch_size=16, seed=3)
+    lessons = Lessons.draw(tiny_data, training, teacher, epochs=2)
+    assert [len(x) for x, _, _ in lessons.epochs] == [len(tiny_data.x_train)] * 2
+    assert not np.array_equal(lessons.epochs[0][0], lessons.epochs[1][0])  # each epoch its own augmentation
+    student = build_resnet(config)
+    student.set_weights(start)
+    from_lessons = finetune(student, tiny_data, training, teacher, lessons).get_weights()
+
+    student = build_resnet(config)
+    student.set_weights(start)
+    on_the_fly = Distiller(student, teacher)  # the teacher runs in every step, on the same batches
+    _compile(on_the_fly, make_optimizer(training, Recipe.COSINE, 4), RECIPES[Recipe.COSINE].label_smoothing, False)
+    images = [tf_dataset(x, y) for x, y, _ in lessons.epochs]
+    on_the_fly.fit(images[0].concatenate(images[1]), epochs=1, verbose=0)
+    moved = max(float(np.abs(a - s).max()) for a, s in zip(from_lessons, start, strict=True))
+    assert moved > 1e-3  # the fine-tune did train
+    for a, b in zip(from_lessons, student.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def tf_dataset(x: np.ndarray, y: np.ndarray):
+    from resnet_edge._tf import tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+def test_lessons_are_not_kept_when_they_would_not_fit_in_memory(tiny_data, monkeypatch) -> None:
+    from resnet_edge.train import Lessons
+
+    monkeypatch.setattr(Lessons, "MAX_BYTES", 1000)
+    assert Lessons.draw(tiny_data, TrainConfig(batch_size=16), keras.Sequential(), epochs=1) is None

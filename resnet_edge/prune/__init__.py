@@ -35,6 +35,7 @@ from resnet_edge.models.io import MODEL, save_keras, save_model_config
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.prune.latency import LatencyProbe, Timed, block_costs
+from resnet_edge.train import Lessons
 
 PRUNE_LOG = "prune.json"
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
@@ -404,7 +405,8 @@ def plot_pareto(steps: list[PruneStep], chosen: int, path: Path, runtime: str = 
 
 # ------------------------------------------------------------------------------------------------ prune
 def _finetune(model: keras.Model, model_config: ModelConfig, data: Dataset, prune: PruneConfig, epochs: int,
-              teacher: keras.Model | None = None, out: Path | None = None) -> keras.Model:  # fmt: skip
+              teacher: keras.Model | None = None, out: Path | None = None, lessons: Lessons | None = None
+              ) -> keras.Model:  # fmt: skip
     """`model` fine-tuned for `epochs` (cosine from `finetune_lr`), distilled from `teacher` if given. A search
     step (no `out`) is fine-tuned in place, lean; a one-shot removal's long fine-tune is a training run in `out`
     (history, best epoch on validation, resumable)."""
@@ -412,16 +414,20 @@ def _finetune(model: keras.Model, model_config: ModelConfig, data: Dataset, prun
 
     if epochs == 0:
         return model
-    # min_accuracy 0: the search judges a step's accuracy itself; a failed step is undone, not an error
-    config = TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
-                         batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
+    config = _step_training(prune, data, epochs)
     if out is None:
-        return finetune(model, data, config, teacher)
+        return finetune(model, data, config, teacher, lessons)
     result = train(model_config, data, config, out=out, initial_model=model, teacher=teacher, resume=has_run(out),
                    reports=False)  # fmt: skip
     from resnet_edge.models.io import load_keras
 
     return load_keras(result.model_path)
+
+
+def _step_training(prune: PruneConfig, data: Dataset, epochs: int) -> TrainConfig:
+    # min_accuracy 0: the search judges a step's accuracy itself; a failed step is undone, not an error
+    return TrainConfig(recipe="cosine", epochs=epochs, lr=prune.finetune_lr, seed=prune.seed,
+                       batch_size=min(prune.batch_size, len(data.x_train)), min_accuracy=0.0)  # fmt: skip
 
 
 def _step(k: int, removed: list[str], model: keras.Model, config: ModelConfig, verdict: Verdict, accepted: bool
@@ -605,6 +611,7 @@ class _Search:
         self.models: dict[int, keras.Model] = {0: original}
         self.configs: dict[int, ModelConfig] = {0: original_config}
         self.teacher = _frozen_copy(original) if config.distill else None
+        self._lessons: Lessons | None | bool = False  # drawn at the first step (None: too large to keep)
         self.clock = clock
         self.probe = LatencyProbe(config, data, out / "latency")
         self.aimed: _Aim | None = None
@@ -724,9 +731,19 @@ class _Search:
     def _tune_and_judge(self, model: keras.Model, config: ModelConfig, epochs: int, out: Path | None = None
                         ) -> tuple[keras.Model, Verdict]:  # fmt: skip
         with self.clock("fine-tune"):
-            model = _finetune(model, config, self.data, self.config, epochs, self.teacher, out)
+            lessons = self.lessons() if out is None else None
+            model = _finetune(model, config, self.data, self.config, epochs, self.teacher, out, lessons)
         with self.clock("judge"):
             return model, judge(predict_classes(model, self.data.x_val), self.base_pred, self.data, self.config)
+
+    def lessons(self) -> Lessons | None:
+        """The search's distillation batches and teacher logits, drawn once (train.Lessons)."""
+        if self._lessons is False:
+            self._lessons = None
+            if self.teacher is not None:
+                training = _step_training(self.config, self.data, self.config.step_epochs)
+                self._lessons = Lessons.draw(self.data, training, self.teacher, self.config.step_epochs)
+        return self._lessons  # type: ignore[return-value]
 
     def one_shot(self, model: keras.Model, config: ModelConfig, scores: list[BlockScore], base_macs: int
                  ) -> tuple[keras.Model, ModelConfig, list[str]]:  # fmt: skip
@@ -786,6 +803,10 @@ class _Search:
             before, origin = origin, _renumber(origin, current, current_config, batch)
             current, current_config = candidate, candidate_config
             accepted[k] = (current, current_config, list(removed))
+            with self.clock("save"):  # every accepted step stays loadable: a point of the Pareto plot to deploy
+                (self.out / f"step{k}").mkdir(exist_ok=True)
+                save_keras(current, self.out / f"step{k}" / MODEL)
+                save_model_config(self.out / f"step{k}", current_config)
             if self.aimed is not None:
                 self._time_step(k, current, current_config)
                 if self._met():
