@@ -75,6 +75,7 @@ class PruneStep:
     test_drop: dict[str, Any] | None = None
     latency_ratio: dict[str, float] | None = None  # p50 / the unpruned model's, interleaved: median, low, high
     finetune_epochs: int | None = None  # epochs the step was fine-tuned (quick_epochs, or all of step_epochs)
+    elapsed_s: float | None = None  # seconds since the search began, when the step was judged
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PruneStep:
@@ -573,6 +574,9 @@ class Stopwatch:
         finally:
             self._phases[phase] = self._phases.get(phase, 0.0) + time.perf_counter() - start
 
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self._start, 1)
+
     def seconds(self) -> dict[str, float]:
         total = time.perf_counter() - self._start
         return {**{k: round(v, 1) for k, v in self._phases.items()}, "total": round(total, 1)}
@@ -724,7 +728,7 @@ class _Search:
             candidate, verdict = self._tune_and_judge(candidate, candidate_config, epochs - first)
             used = epochs
         self.steps.append(replace(_step(k, label, candidate, candidate_config, verdict, verdict.kept),
-                                  finetune_epochs=used))  # fmt: skip
+                                  finetune_epochs=used, elapsed_s=self.clock.elapsed()))  # fmt: skip
         self.models[k], self.configs[k] = candidate, candidate_config
         return candidate, candidate_config, verdict
 

@@ -67,7 +67,7 @@ class LatencyProbe:
         quantize = QuantizeConfig(representative_count=len(images))
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".tflite":
-            return export_tflite(model, mode, path, representative=images, config=quantize)
+            return export_tflite(model, mode, path, representative=images, config=quantize, signature=False)
         return export_onnx(model, mode, path, representative=images, config=quantize)
 
     def measure(self, names: list[str], config: BenchConfig = SEARCH_TIMING) -> dict[str, Timed]:
