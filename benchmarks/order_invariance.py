@@ -4,7 +4,9 @@ them, given in forward order, in reverse order, and each alone: before (the form
 run per model per round, ONNX Runtime's default spinning) and after (each model's block: untimed runs for
 `settle_ms`, then `block` timed runs; ORT sessions stop spinning when a run returns; the Keras model in a worker
 process of its own with TensorFlow's pools at `--threads`). The spread is max / min - 1
-over the four p50s of a model (alone, forward, reverse, alone again).
+over the three p50s of a model (alone, forward, reverse), each the median of `--cycles` turns of the three: the
+machine's own drift over minutes (two identical "alone" runs minutes apart differed by up to 5 % here) would
+otherwise read as an order effect.
 
     python benchmarks/order_invariance.py --depth 20 --size 64 --threads 2
     python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2 --rounds 20
@@ -62,8 +64,9 @@ def _timers(paths: list[Path], threads: int, before: bool) -> dict[str, object]:
     return out
 
 
-def measure(paths: list[Path], threads: int, config, before: bool) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    """p50 ms of every model given forward, reverse and alone."""
+def measure(paths: list[Path], threads: int, config, before: bool, cycles: int = 3  # noqa: ANN001
+            ) -> dict[str, dict[str, float]]:  # fmt: skip
+    """p50 ms of every model given alone, forward and reverse: the median over `cycles` turns of the three."""
     from resnet_edge.latency import interleaved
 
     timers = _timers(paths, threads, before)
@@ -72,11 +75,14 @@ def measure(paths: list[Path], threads: int, config, before: bool) -> dict[str, 
     def p50(order: list[str]) -> dict[str, float]:
         return {n: float(np.median(v)) for n, v in interleaved({n: timers[n] for n in order}, config).items()}
 
-    alone = {n: p50([n])[n] for n in names}  # before and after the others: a drifting machine shows in "alone"
-    forward, reverse = p50(names), p50(names[::-1])
-    again = {n: p50([n])[n] for n in names}
-    return {n: {"alone": alone[n], "forward": forward[n], "reverse": reverse[n], "alone again": again[n]}
-            for n in names}  # fmt: skip
+    seen: dict[str, dict[str, list[float]]] = {n: {"alone": [], "forward": [], "reverse": []} for n in names}
+    for _ in range(cycles):  # the conditions take turns, so a machine drifting over minutes hits all of them
+        for n in names:
+            seen[n]["alone"].append(p50([n])[n])
+        for label, order in (("forward", names), ("reverse", names[::-1])):
+            for n, ms in p50(order).items():
+                seen[n][label].append(ms)
+    return {n: {c: float(np.median(v)) for c, v in conditions.items()} for n, conditions in seen.items()}
 
 
 def main() -> None:
@@ -89,6 +95,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--after-only", action="store_true", help="skip the former schedule")
+    parser.add_argument("--cycles", type=int, default=3, help="turns of alone, forward, reverse")
     args = parser.parse_args()
     after = BenchConfig(rounds=args.rounds)
     # the former schedule: 10 warm-up rounds, then one run per model per round (5x the rounds: as many runs)
@@ -97,10 +104,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = _artifacts(args.depth, args.size, Path(tmp))
         for label, config in (("before", before), ("after", after))[1 if args.after_only else 0 :]:
-            results[label] = measure(paths, args.threads, config, before=label == "before")
+            results[label] = measure(paths, args.threads, config, before=label == "before", cycles=args.cycles)
     print(f"ResNet-{args.depth} at {args.size}x{args.size}, {args.threads} threads, p50 ms")
-    print("| schedule | model | alone | forward | reverse | alone again | max spread |")
-    print("|---|---|---|---|---|---|---|")
+    print("| schedule | model | alone | forward | reverse | max spread |")
+    print("|---|---|---|---|---|---|")
     for label, rows in results.items():
         for name, t in rows.items():
             spread = 100 * (max(t.values()) / min(t.values()) - 1)

@@ -82,7 +82,7 @@ def drop_text(drop: dict | None) -> str:
 
 def print_bench(result: BenchResult, title: str | None = None) -> None:
     """The before/after table: one row per artifact, the baseline first."""
-    title = title or "benchmark (batch 1; MACs = multiply-adds; Keras models use TensorFlow's pool of all cores)"
+    title = title or "benchmark (batch 1; MACs = multiply-adds; Keras timed in a worker process at each thread count)"
     table = Table(title=title, title_justify="left")
     inspection = any(r.test and r.test.get("escape") for r in result.rows)
     rates = ("escape %", "false rej. %") if inspection else ()
