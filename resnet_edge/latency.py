@@ -7,13 +7,13 @@ model gets a block: untimed runs for at least `settle_ms` (and at least one), th
 back, whose median is the round's sample. The untimed runs absorb the neighbours: TensorFlow's pool threads (the
 Keras baseline) keep spinning for milliseconds after a run and steal the cores from whatever runs next; the
 untimed runs also wake the model's own threads and refill its caches, so the timed runs see the steady state of
-a camera's loop, as if the model ran alone (ResNet-20: TFLite within 2 % of alone, ONNX Runtime 8-19 %, Keras
-14 %; before, up to 145 %).
+a camera's loop, as if the model ran alone (benchmarks/order_invariance.py, ResNet-20 and ResNet-50, 2 threads:
+TFLite and ONNX Runtime within 3 % of alone, the Keras baseline 4-9 %; before, up to 98 %).
 ONNX Runtime's threads spin for far longer; its sessions stop them when a run returns (runtime.ONNXRunner).
 The Keras baseline runs in a worker process of its own (`Isolated`), with TensorFlow's pools set to the thread
 count asked for: TensorFlow's threads are per process, so in the shared process `--threads 1` still ran Keras
 on every core, and its per-call time switched between two levels (2.2 and 3.0 ms, ResNet-20) depending on
-what ran beside it; in its own process it agrees with itself alone within 1-5 %.
+what ran beside it.
 Busy, not a pause: 20 ms of sleep before each block made the next runs up to 2x slower here (an idle core
 comes back slow). benchmarks/order_invariance.py measures forward, reverse and alone against each other.
 """
