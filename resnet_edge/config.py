@@ -311,8 +311,6 @@ class QuantizeConfig:
     representative_count: int = setting(200, "Training images for int8 calibration.", flag="--representative")
     per_channel: bool = setting(True, "Per-channel weights (per-tensor for accelerators that need it).",
                                 flag="--per-channel/--per-tensor")  # fmt: skip
-    # Arm Ethos-U (Vela) takes per-axis quantization for convolutions only: `export --target npu-int8` clears this
-    per_channel_dense: bool = setting(True, "TFLite: per-channel fully-connected weights too.", cli=False)
     io_type: IoType = setting(IoType.INT8, "Full-integer TFLite input/output type.")
     calibration: CalibrationMethod = setting(CalibrationMethod.MINMAX, "ONNX static calibration method.")
     activation_type: ActivationType = setting(
@@ -366,8 +364,8 @@ class ExportConfig:
     layer_report_top: int = setting(10, "Layers listed in the per-layer report.")
     target: Target | None = setting(
         None,
-        "Make the TFLite int8 artifacts for this accelerator (edgetpu: uint8 I/O, per-tensor weights; npu-int8: "
-        "per-tensor dense weights) and record `resnet-edge check`'s verdict on each TFLite artifact.",
+        "Make the TFLite int8 artifacts for this accelerator (edgetpu: uint8 I/O, per-tensor weights) and record "
+        "`resnet-edge check`'s verdict on each TFLite artifact.",
     )
 
     def __post_init__(self) -> None:

@@ -29,12 +29,16 @@ class Tensor:
     name: str
     dtype: str  # "int8", "uint8", "float32", "int32", ...
     shape: tuple[int, ...]
-    dynamic: bool  # a dimension unknown until run time (shape signature -1)
+    dynamic_axes: tuple[int, ...]  # the dimensions unknown until run time (shape signature -1)
     constant: bool  # its data is in the file (weights, biases, paddings)
     scales: int  # quantization scales: 0 none, 1 per-tensor, more per-axis (per-channel)
     scale: float | None = None  # the first scale and zero point, where quantized
     zero_point: int | None = None
     values: tuple[int, ...] | None = None  # a small integer constant's values (SMALL_CONSTANT elements at most)
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.dynamic_axes)
 
     @property
     def per_axis(self) -> bool:
@@ -106,7 +110,7 @@ def _tensor(model: Any, t: Any) -> Tensor:
         name=t.name.decode() if isinstance(t.name, bytes) else str(t.name),
         dtype=dtype,
         shape=shape,
-        dynamic=any(int(d) < 0 for d in signature),
+        dynamic_axes=tuple(i for i, d in enumerate(signature) if int(d) < 0),
         constant=constant,
         scales=scales,
         scale=float(q.scale[0]) if scales else None,

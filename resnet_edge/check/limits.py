@@ -33,15 +33,6 @@ def weight_types(op: Op, allowed: tuple[str, ...]) -> str | None:
     return f"{w.dtype} weights" if w is not None and w.dtype not in allowed else None
 
 
-def weights_constant(op: Op, _: Any) -> str | None:
-    w = _weights(op)
-    return "weights computed at run time" if w is not None and not w.constant else None
-
-
-def int32_only_for(op: Op, ops: tuple[str, ...]) -> str | None:
-    return "int32 tensors" if op.name not in ops and any(t.dtype == "int32" for t in op.activations) else None
-
-
 def quantized(op: Op, _: Any) -> str | None:
     bare = [t for t in op.activations if t.dtype != "float32" and t.scales == 0]
     return "tensors without quantization parameters" if bare else None
@@ -54,16 +45,6 @@ def static_shapes(op: Op, _: Any) -> str | None:
 def inner_dims(op: Op, count: int) -> str | None:
     bad = [t for t in op.activations if any(d > 1 for d in t.shape[:-count])]
     return f"tensor {_dims(bad[0])}: more than {count} dimensions above 1" if bad else None
-
-
-def max_rank(op: Op, rank: int) -> str | None:
-    bad = [t for t in op.activations if len(t.shape) > rank]
-    return f"{len(bad[0].shape)}-D tensor" if bad else None
-
-
-def dim_range(op: Op, bounds: tuple[int, int]) -> str | None:
-    bad = [t for t in op.activations if any(not bounds[0] <= d <= bounds[1] for d in t.shape)]
-    return f"tensor {_dims(bad[0])} outside [{bounds[0]}, {bounds[1]}]" if bad else None
 
 
 def batch_one(op: Op, _: Any) -> str | None:
@@ -83,10 +64,6 @@ def per_axis_only_for(op: Op, ops: tuple[str, ...]) -> str | None:
 def per_tensor_weights(op: Op, _: Any) -> str | None:
     w = _weights(op)
     return f"per-channel weights ({w.scales} scales)" if w is not None and w.per_axis else None
-
-
-def fused_activation_in(op: Op, allowed: tuple[str, ...]) -> str | None:
-    return f"fused {op.fused_activation}" if op.fused_activation not in allowed else None
 
 
 def no_fused_activation(op: Op, _: Any) -> str | None:
@@ -113,16 +90,6 @@ def _kernel(op: Op) -> tuple[int, int]:
     return (kh - 1) * dh + 1, (kw - 1) * dw + 1
 
 
-def dilated_kernel_height(op: Op, bounds: tuple[int, int]) -> str | None:
-    h, _ = _kernel(op)
-    return f"dilated kernel height {h}" if not bounds[0] <= h <= bounds[1] else None
-
-
-def dilated_kernel_area(op: Op, most: int) -> str | None:
-    h, w = _kernel(op)
-    return f"dilated kernel {h}x{w}" if h * w > most else None
-
-
 def kernel_height(op: Op, most: int) -> str | None:
     h, _ = _kernel(op)
     return f"kernel height {h}" if h > most else None
@@ -133,9 +100,12 @@ def kernel_area(op: Op, most: int) -> str | None:
     return f"kernel {h}x{w}" if h * w > most else None
 
 
-def kernel_range(op: Op, most: int) -> str | None:
-    h, w = _kernel(op)
-    return f"kernel {h}x{w}" if h > most or w > most else None
+def _axis_indices(op: Op) -> list[int] | None:
+    """MEAN's (and the reductions') axes as non-negative indices; None when they are not a constant."""
+    x, axes = op.inputs[0], op.inputs[1] if len(op.inputs) > 1 else None
+    if x is None or axes is None or axes.values is None:
+        return None
+    return [a % len(x.shape) for a in axes.values]
 
 
 def _axes_named(op: Op, operand: int) -> list[str]:
@@ -178,11 +148,6 @@ def output_1d(op: Op, _: Any) -> str | None:
     return f"output {_dims(out)}" if sum(d > 1 for d in out.shape) > 1 else None
 
 
-def output_rank(op: Op, rank: int) -> str | None:
-    out = op.outputs[0]
-    return f"{len(out.shape)}-D output" if len(out.shape) != rank else None
-
-
 def default_weights_format(op: Op, _: Any) -> str | None:
     return "shuffled weights format" if op.option("weightsFormat", 0) != 0 else None
 
@@ -195,21 +160,67 @@ def softmax_1d(op: Op, most: int) -> str | None:
     return f"{size} elements" if size > most else None
 
 
-def same_in_out_shape(op: Op, _: Any) -> str | None:
-    x, y = op.inputs[0], op.outputs[0]
-    return f"input {_dims(x)} vs output {_dims(y)}" if x is not None and x.shape != y.shape else None
+def dynamic_dims(op: Op, _: Any) -> str | None:
+    return "dynamic tensor sizes beyond the batch" if any(set(t.dynamic_axes) - {0} for t in op.activations) else None
 
 
-def positive_beta(op: Op, _: Any) -> str | None:
-    beta = op.option("beta", 1.0)
-    return f"beta {beta}" if beta <= 0 else None
+def positive_scales(op: Op, _: Any) -> str | None:
+    return "a quantization scale <= 0" if any(t.scale is not None and t.scale <= 0 for t in op.activations) else None
 
 
-def same_quantization(op: Op, _: Any) -> str | None:
-    x, y = op.inputs[0], op.outputs[0]
-    if x is None or (x.scale, x.zero_point) == (y.scale, y.zero_point):
+def no_32bit(op: Op, _: Any) -> str | None:
+    return "32-bit feature maps" if any(t.dtype in ("int32", "float32") for t in op.activations) else None
+
+
+def bias_constant(op: Op, _: Any) -> str | None:
+    bias = op.inputs[2] if op.name in _WEIGHTED and len(op.inputs) > 2 else None
+    return "bias computed at run time" if bias is not None and not bias.constant else None
+
+
+def big_stride_valid(op: Op, most: int) -> str | None:
+    h, w = op.option("strideH", 1), op.option("strideW", 1)
+    if max(h, w) <= most:
         return None
-    return "input and output quantization differ"
+    dilated = op.option("dilationHFactor", 1) != 1 or op.option("dilationWFactor", 1) != 1
+    same = op.option("padding", 1) == 0  # schema Padding: SAME 0, VALID 1
+    return f"stride {h}x{w} with {'dilation' if dilated else 'SAME padding'}" if dilated or same else None
+
+
+def kernel_range_same(op: Op, most: int) -> str | None:
+    h, w = _kernel(op)
+    return f"kernel {h}x{w} with SAME padding" if op.option("padding", 1) == 0 and (h > most or w > most) else None
+
+
+def reduced_axis(op: Op, most: int) -> str | None:
+    x, axes = op.inputs[0], _axis_indices(op)
+    sizes = [x.shape[a] for a in axes] if x is not None and axes is not None else []
+    return f"reduces an axis of {max(sizes)}" if sizes and max(sizes) >= most else None
+
+
+def depth_reduction(op: Op, _: Any) -> str | None:
+    x, axes = op.inputs[0], _axis_indices(op)
+    if x is None or axes is None or len(x.shape) != 4 or 3 not in axes:
+        return None
+    return None if 1 in x.shape[1:] else f"reduces channels of {_dims(x)}"
+
+
+def params_constant(op: Op, _: Any) -> str | None:
+    return "parameters computed at run time" if any(t is not None and not t.constant for t in op.inputs[1:]) else None
+
+
+def softmax_hw(op: Op, most: int) -> str | None:
+    x = op.inputs[0]
+    hw = x.shape[1] * x.shape[2] if x is not None and len(x.shape) == 4 else 1
+    return f"width x height {hw}" if hw >= most else None
+
+
+def strides_hw_only(op: Op, _: Any) -> str | None:
+    strides = op.inputs[3] if len(op.inputs) > 3 else None
+    if strides is None or strides.values is None:
+        return "strides not constant"
+    rank = len(strides.values)
+    bad = [i for i, s in enumerate(strides.values) if s < 0 or (s != 1 and not (rank == 4 and i in (1, 2)))]
+    return f"strides {list(strides.values)}" if bad else None
 
 
 TESTS: dict[str, Callable[[Op, Any], str | None]] = {
@@ -217,35 +228,34 @@ TESTS: dict[str, Callable[[Op, Any], str | None]] = {
     for fn in (
         activation_types,
         weight_types,
-        weights_constant,
-        int32_only_for,
         quantized,
         static_shapes,
         inner_dims,
-        max_rank,
-        dim_range,
         batch_one,
         per_axis_only_for,
         per_tensor_weights,
-        fused_activation_in,
         no_fused_activation,
         same_dilation,
         stride_range,
-        dilated_kernel_height,
-        dilated_kernel_area,
         kernel_height,
         kernel_area,
-        kernel_range,
         reduce_axes,
         pad_axes,
         unit_strides,
         masks_zero,
         output_1d,
-        output_rank,
         default_weights_format,
         softmax_1d,
-        same_in_out_shape,
-        positive_beta,
-        same_quantization,
+        dynamic_dims,
+        positive_scales,
+        no_32bit,
+        bias_constant,
+        big_stride_valid,
+        kernel_range_same,
+        reduced_axis,
+        depth_reduction,
+        params_constant,
+        softmax_hw,
+        strides_hw_only,
     )
 }

@@ -11,9 +11,9 @@ Sources:
   google-coral/edgetpu CHANGES.md ("Added support for ops: ExpandDims, Pack, Quantize, Sum, and TransposeConv").
   Axis documents the same compiler's list for ARTPEC-7's Edge TPU with its newer wording
   (https://developer.axis.com/computer-vision/on-device/system-on-chip/artpec-7/supported-ops/).
-- npu-int8: Arm Ethos-U, Vela 3.10.0's SUPPORTED_OPS.md ("TFLite Summary Table", generic and specific constraints),
-  https://gitlab.arm.com/artificial-intelligence/ethos-u/ethos-u-vela/-/blob/main/SUPPORTED_OPS.md
-  (mirrored at https://github.com/nxp-imx/ethos-u-vela/blob/HEAD/SUPPORTED_OPS.md).
+- npu-int8: Arm Ethos-U55/U65 as Vela 5.2.0 states it (`vela --supported-ops-report`: "Ethos-U55 and Ethos-U65
+  TFLite Summary Table", generic and specific constraints), published as SUPPORTED_OPS.md in
+  https://gitlab.arm.com/artificial-intelligence/ethos-u/ethos-u-vela (Vela is `pip install ethos-u-vela`).
 """
 
 from __future__ import annotations
@@ -173,113 +173,79 @@ EDGETPU = TargetRules(
 )
 
 # ---------------------------------------------------------------------------------------------- Arm Ethos-U (Vela)
+# Vela 5.2.0 (the release on PyPI as of this writing), Ethos-U55/U65 TFLite section of its report
+# (`vela --supported-ops-report`, the SUPPORTED_OPS.md it publishes); Vela 3.x refused stride-2 STRIDED_SLICE,
+# channel padding and per-channel fully-connected weights, 5.2.0 places all three on the NPU
 VELA_SOURCE = "https://gitlab.arm.com/artificial-intelligence/ethos-u/ethos-u-vela/-/blob/main/SUPPORTED_OPS.md"
-_STRIDE_1_3 = Limit("stride_range", (1, 3), text="Stride values for both width and height must be between 1 and 3")
-_CONV = (
-    _STRIDE_1_3,
-    Limit("dilated_kernel_height", (1, 64), text="Dilated kernel height must be in the range [1, 64]"),
-    Limit(
-        "dilated_kernel_area", 4096, text="Product of dilated kernel width and height must be in the range [1, 4096]"
-    ),
-    Limit("weight_types", ("int8", "uint8"), text="Weight tensor must be 8-bit"),
-    Limit("weights_constant", text="Weight tensor must be constant"),
+_NO_32BIT = Limit("no_32bit", text="32-bit feature-maps are not supported.")
+_BIG_STRIDE = Limit("big_stride_valid", 3, text="Stride>3 is only supported IF (dilation = 1 AND padding = VALID)")
+_KERNEL_STRIDE = Limit("stride_range", (1, 3), text="Kernel stride must be in the range (1,3).")
+_WEIGHTS = (
+    Limit("weight_types", ("int8", "uint8"), text="Weight tensors must be 8-bit precision"),
+    Limit("bias_constant", text="Bias tensors must be constant"),
 )
-_POOL = (
-    Limit("stride_range", (1, 3), text="Stride values for both width and height must be in the range [1, 3]"),
-    Limit("kernel_height", 256, text="Kernel filter height must be in the range [1, 256]"),
-    Limit("kernel_area", 65536, text="Product of kernel filter width and height must be in the range [1, 65536]"),
+_POOL_VALID = (
+    Limit("kernel_area", 65536, text="Kernel product must be less than or equal to 256*256"),
+    Limit("kernel_height", 256, text="Kernel height must be less than or equal to 256."),
 )
-_SAME_QUANT = Limit("same_quantization", text="Input and output quantisation must match.")
 
 VELA_OPS: dict[str, OpRule] = {
-    **dict.fromkeys(("ABS", "ARG_MAX", "EXP", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "MAXIMUM", "MINIMUM", "PACK",
-                     "PRELU", "QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR",
-                     "RSQRT", "SHAPE", "SLICE", "SPLIT", "SPLIT_V", "SQUARED_DIFFERENCE", "TANH", "TRANSPOSE",
-                     "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "ADD", "SUB", "MUL", "CONCATENATION"), OpRule()),
-    "AVERAGE_POOL_2D": OpRule(limits=(
-        Limit("stride_range", (1, 3), text="Stride h must be between 1 and 3 when ofm height is greater than 1"),
-        Limit("kernel_range", 8, text="Kernel filter values for both width and height must be in the range [1, 8]"),
+    **dict.fromkeys(("ADD", "EXPAND_DIMS", "MUL", "NEG", "RESHAPE", "SQUEEZE", "SUB"), OpRule()),
+    **dict.fromkeys(("ABS", "CONCATENATION", "ELU", "EXP", "GELU", "HARD_SWISH", "LEAKY_RELU", "LOG", "LOGISTIC",
+                     "MAXIMUM", "MINIMUM", "MIRROR_PAD", "PACK", "PADV2", "PRELU", "QUANTIZE", "RELU", "RELU6",
+                     "RELU_0_TO_1", "RELU_N1_TO_1", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REVERSE_V2",
+                     "RSQRT", "SLICE", "SPLIT", "SPLIT_V", "SQUARED_DIFFERENCE", "TANH", "TILE", "TRANSPOSE_CONV",
+                     "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK"), OpRule(limits=(_NO_32BIT,))),
+    **dict.fromkeys(("ARG_MAX", "BATCH_MATMUL", "REDUCE_MAX", "REDUCE_MIN", "SUM", "TRANSPOSE"), OpRule()),
+    "AVERAGE_POOL_2D": OpRule(limits=(_NO_32BIT, _BIG_STRIDE, *_POOL_VALID, Limit(
+        "kernel_range_same", 8, text="ELSE (padding SAME): Kernel width and height must be less than or equal to 8"))),
+    "CONV_2D": OpRule(limits=(_NO_32BIT, _BIG_STRIDE, *_WEIGHTS)),
+    "DEPTHWISE_CONV_2D": OpRule(limits=(_NO_32BIT, _KERNEL_STRIDE, *_WEIGHTS)),
+    "FULLY_CONNECTED": OpRule(limits=_WEIGHTS),
+    "MAX_POOL_2D": OpRule(limits=(_NO_32BIT, _BIG_STRIDE, *_POOL_VALID)),
+    "MEAN": OpRule(limits=(
+        _NO_32BIT,
+        Limit("batch_one", text="Batch must be 1."),
+        Limit("reduced_axis", 4096, text="Reduced axis must be less than 4096"),
+        Limit("depth_reduction", text="Reduction over depth is only supported if any of h,w,c == 1"),
     )),
-    "CONV_2D": OpRule(limits=_CONV),
-    "DEPTHWISE_CONV_2D": OpRule(limits=_CONV),
-    "TRANSPOSE_CONV": OpRule(limits=_CONV[1:]),
-    "EXPAND_DIMS": OpRule(limits=(_SAME_QUANT,)),
-    "FULLY_CONNECTED": OpRule(limits=(
-        Limit("output_rank", 2, text="The output tensor(s) must have 2D shape"),
-        Limit("weight_types", ("int8", "uint8"), text="Weight tensor must be 8-bit"),
-        Limit("weights_constant", text="Weight tensor must be constant"),
-    )),
-    "MAX_POOL_2D": OpRule(limits=_POOL),
-    "MEAN": OpRule(limits=(Limit("reduce_axes", ("height", "width"),
-                                 text="Reduction in both Height and Width axes is supported."),)),
-    "PAD": OpRule(limits=(Limit("pad_axes", ("height", "width"),
-                                text="The pad tensor can only pad width and height"),)),
-    "RESHAPE": OpRule(limits=(_SAME_QUANT,)),
-    "SOFTMAX": OpRule(limits=(Limit("same_in_out_shape", text="IFM and OFM shapes must match"),
-                              Limit("positive_beta", text="Beta value needs to be positive"))),
-    "SQUEEZE": OpRule(limits=(_SAME_QUANT,)),
-    "STRIDED_SLICE": OpRule(limits=(Limit("unit_strides", text="All Strides values must be 1"),
-                                    Limit("masks_zero", ("ellipsisMask",), text="ellipsis_mask must be 0"))),
+    "PAD": OpRule(limits=(_NO_32BIT, Limit("params_constant", text="Parameter tensors must be constant"))),
+    "SOFTMAX": OpRule(limits=(_NO_32BIT, Limit("softmax_hw", 65536,
+                                               text="The product of IFM width and height must be less than 65536"))),
+    "STRIDED_SLICE": OpRule(limits=(_NO_32BIT, Limit(
+        "strides_hw_only", text="Slice must represent a volume. Stride must be non-negative (and over W or H)."))),
 }  # fmt: skip
 
-_NOT_QUANTIZED_OK = ("ARG_MAX", "SHAPE", "TRANSPOSE")
+_UNQUANTIZED_OK = ("ARG_MAX", "EXPAND_DIMS", "MIRROR_PAD", "PAD", "PADV2", "QUANTIZE", "TRANSPOSE")
 NPU_INT8 = TargetRules(
-    name="int8 NPU (Arm Ethos-U, Vela 3.10.0)",
-    document="Arm Ethos-U Vela 3.10.0 SUPPORTED_OPS.md, TFLite summary table and constraints",
+    name="int8 NPU (Arm Ethos-U55/U65, Vela 5.2.0)",
+    document="Arm Vela 5.2.0 supported-ops report, Ethos-U55 and Ethos-U65 TFLite summary table and constraints",
     source=VELA_SOURCE,
     ops=VELA_OPS,
     generic=(
-        Limit("static_shapes", text="Input(s) and Output tensors must not be dynamic", exempt=("QUANTIZE",)),
-        Limit("max_rank", 4, text="Input(s) and Output tensors must not be greater than 4D"),
+        Limit("dynamic_dims", text="Only the first dimension of tensors can be dynamic."),
         Limit(
             "activation_types",
             ("int16", "int32", "int8", "uint8"),
-            text="Tensors must be of type: int16, int32, int8, uint8",
+            text='Feature-map dataTypes must be one of {"INT16", "INT32", "INT64", "INT8", "UINT8"}; '
+            "64-bit feature-maps are not supported.",
             exempt=("ARG_MAX",),
         ),
         Limit(
-            "int32_only_for",
-            ("ADD", "ARG_MAX", "MUL", "SHAPE", "SUB", "TRANSPOSE"),
-            text="Tensors which are int32 are only valid when op type is: ADD, ARG_MAX, MUL, SHAPE, SUB, TRANSPOSE",
-        ),
-        Limit(
             "quantized",
-            text="Input(s), Output and Weight tensors must have quantization parameters",
-            exempt=_NOT_QUANTIZED_OK,
+            text="Input(s), Output and Weight tensors must have quantization parameters.",
+            exempt=_UNQUANTIZED_OK,
         ),
-        Limit("dim_range", (1, 65535), text="Tensor dimensions must be in the range [1, 65535]"),
+        Limit("positive_scales", text="Quantization scale of any tensor must be positive.", exempt=_UNQUANTIZED_OK),
         Limit(
             "per_axis_only_for",
-            ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"),
-            text="Per-axis quantization is only supported for the following op types: CONV_2D, DEPTHWISE_CONV_2D, "
-            "TRANSPOSE_CONV",
-        ),
-        Limit(
-            "batch_one",
-            text="IFM Tensor batch size must be 1",
-            exempt=(
-                "FULLY_CONNECTED",
-                "RESHAPE",
-                "SHAPE",
-                "SLICE",
-                "SOFTMAX",
-                "SPLIT",
-                "SPLIT_V",
-                "SQUEEZE",
-                "STRIDED_SLICE",
-                "UNPACK",
-            ),
-        ),
-        Limit(
-            "fused_activation_in",
-            ("NONE", "LOGISTIC", "RELU", "RELU6", "RELU_N1_TO_1", "TANH"),
-            text="The fused activation function (if present) must be one of type: LOGISTIC, RELU, RELU6, "
-            "RELU_N1_TO_1, TANH",
+            ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"),
+            text="Per-axis quantization is not supported. Exceptions: [CONV_2D, DEPTHWISE_CONV_2D, "
+            "FULLY_CONNECTED, TRANSPOSE_CONV]",
         ),
     ),  # fmt: skip
     one_segment=False,
     fallback="If the constraints are not met, then that operator will be scheduled on the CPU instead.",
-    export={"per_channel_dense": False},
 )
 
 RULES: dict[Target, TargetRules | None] = {Target.EDGETPU: EDGETPU, Target.NPU_INT8: NPU_INT8, Target.CPU: None}

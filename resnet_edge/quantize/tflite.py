@@ -44,8 +44,6 @@ def configure(converter: Any, mode: QuantMode, *, representative: np.ndarray | N
         converter.inference_output_type = _IO_TYPES[config.io_type]
     if not config.per_channel:  # per-tensor weights, for accelerators without per-channel support
         converter._experimental_disable_per_channel = True
-    if not config.per_channel_dense:  # per-tensor fully-connected weights only (Arm Ethos-U), convolutions keep theirs
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     return converter
 
 
