@@ -119,6 +119,20 @@ def test_zero_pad_shortcuts_stop_the_edgetpu_at_the_strided_slice(files) -> None
     assert check(files["int8_a"], config=CheckConfig(target="npu-int8")).ready
 
 
+def test_export_for_edgetpu_names_the_int8_artifact_that_would_fall_back(models, tiny_data, tmp_path) -> None:
+    """Option A cannot be fixed by conversion: the export says so (exit 1 on the command line) and records why."""
+    from resnet_edge.export import export
+
+    config = ExportConfig(formats="tflite", modes="fp32,int8", target="edgetpu", int8_agreement=0.0,
+                          int8_max_drop=100.0, layer_report=False)  # fmt: skip
+    result = export(models["A"], data=tiny_data, config=config, out=tmp_path,
+                    quantize=QuantizeConfig(representative_count=CALIBRATION))  # fmt: skip
+    assert result.not_ready == ("model_int8.tflite",)  # the fp32 one falls back too, but it is the CPU's reference
+    rows = {a["path"]: a["target_check"] for a in json.loads(result.manifest_path.read_text())["artifacts"]}
+    assert not rows["model_fp32.tflite"]["ready"] and rows["model_int8.tflite"]["first_cpu_op"] is not None
+    assert rows["model_int8.tflite"]["input"]["dtype"] == "uint8"
+
+
 def test_ops_newer_than_the_edgetpu_runtime_fall_back(edgetpu_export) -> None:
     """uint8 I/O adds QUANTIZE ops, which the Edge TPU runs from runtime 13 on (Coral's CHANGES.md)."""
     old = check(edgetpu_export / "model_int8.tflite", config=CheckConfig(target="edgetpu", edgetpu_runtime=12))
