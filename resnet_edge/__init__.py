@@ -29,6 +29,8 @@ _EXPORTS = {
     "train": "resnet_edge.train",
     "prune": "resnet_edge.prune",
     "score_blocks": "resnet_edge.prune",
+    "CheckConfig": "resnet_edge.config",
+    "Target": "resnet_edge.config",
     "ResnetEdgeError": "resnet_edge.errors",
 }
 __all__ = sorted(_EXPORTS)

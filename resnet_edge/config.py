@@ -263,6 +263,42 @@ class Provider(StrEnum):
     TENSORRT = "tensorrt"
 
 
+class Target(StrEnum):
+    """What a `.tflite` must run on: an accelerator, judged by its published rules (`resnet_edge.check.rules`), or
+    LiteRT's CPU kernels, which run every builtin op."""
+
+    EDGETPU = "edgetpu"  # Coral Edge TPU (edgetpu_compiler)
+    NPU_INT8 = "npu-int8"  # an int8 NPU, by Arm Ethos-U's published list (Vela)
+    CPU = "cpu"
+
+    @property
+    def accelerator(self) -> bool:
+        return self is not Target.CPU
+
+
+EDGETPU_RUNTIMES = range(10, 15)  # the runtime versions Coral's supported-operations table distinguishes
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Which accelerator a `.tflite` is checked against."""
+
+    target: Target = setting(Target.EDGETPU, "Accelerator whose published rules the model must meet (cpu: loads).")
+    edgetpu_runtime: int = setting(
+        14, "Edge TPU runtime the model is compiled for (edgetpu_compiler -m); ops the table lists as newer fall back."
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", parse_enum(Target, self.target, "target"))
+        if self.edgetpu_runtime not in EDGETPU_RUNTIMES:
+            first, last = EDGETPU_RUNTIMES.start, EDGETPU_RUNTIMES.stop - 1
+            raise ConfigError(f"Edge TPU runtime {self.edgetpu_runtime!r} is not accepted; use {first}-{last} "
+                              "(the versions Coral's table lists)")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return enum_values(asdict(self))
+
+
 INTEGER_MODES = (QuantMode.INT8, QuantMode.QAT)  # modes that need representative (calibration) data
 FLOAT_MODES = (QuantMode.FP32, QuantMode.FP16)
 ONNX_OPSETS = range(13, 19)  # tf2onnx 1.17 converts opsets 13-18; 19+ fail
@@ -326,10 +362,22 @@ class ExportConfig:
     )
     layer_report: bool = setting(True, "Per-layer error of int8 artifacts.")
     layer_report_top: int = setting(10, "Layers listed in the per-layer report.")
+    target: Target | None = setting(
+        None,
+        "Make the TFLite int8 artifacts for this accelerator (edgetpu: uint8 I/O, per-tensor weights) and record "
+        "`resnet-edge check`'s verdict on each TFLite artifact.",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_enums(ExportFormat, self.formats, "format"))
         object.__setattr__(self, "modes", parse_enums(QuantMode, self.modes, "mode"))
+        if self.target is not None:
+            object.__setattr__(self, "target", parse_enum(Target, self.target, "target"))
+            integer = [m for m in self.modes if m in INTEGER_MODES]
+            if self.target.accelerator and (ExportFormat.TFLITE not in self.formats or not integer):
+                given = f"{_joined(self.formats)} / {_joined(self.modes)}"
+                raise ConfigError(f"--target {self.target.value} takes a full-integer TFLite model: give --format "
+                                  f"tflite and --mode int8 or qat (received {given})")  # fmt: skip
         if self.opset not in ONNX_OPSETS:
             raise ConfigError(f"opset {self.opset!r} is not accepted; tf2onnx converts opsets 13-18")
         for name in ("float_agreement", "int8_agreement", "int8_max_drop"):
@@ -338,6 +386,10 @@ class ExportConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return enum_values(asdict(self))
+
+
+def _joined(values: tuple[StrEnum, ...]) -> str:
+    return ",".join(v.value for v in values)
 
 
 def parse_threads(value: Any) -> tuple[int, ...]:

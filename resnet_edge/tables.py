@@ -10,6 +10,7 @@ from resnet_edge.console import console
 
 if TYPE_CHECKING:
     from resnet_edge.bench import Attribution, BenchResult, Ratio
+    from resnet_edge.check import CheckResult
     from resnet_edge.export import ExportResult
     from resnet_edge.models.flops import ModelCount
 
@@ -146,6 +147,10 @@ def print_artifacts(result: ExportResult) -> None:
         if a.layer_errors:
             worst = ", ".join(_layer_error_text(e) for e in a.layer_errors[:3])
             console.print(f"{a.path.name} worst layers: {worst}", soft_wrap=True)
+        if a.target_check:
+            console.print(
+                f"{a.path.name} on {a.target_check['target']}: {verdict_text(a.target_check)}", soft_wrap=True
+            )
     console.print(f"manifest: {result.manifest_path}")
 
 
@@ -154,3 +159,52 @@ def _layer_error_text(error: dict) -> str:
         return f"{error['layer']} ({error['sqnr_db']:.1f} dB SQNR)"
     value = error["rmse_per_scale"]
     return f"{error['layer']} ({value:.2f} steps RMSE)" if value is not None else f"{error['layer']}"
+
+
+def verdict_text(check: dict) -> str:
+    """'ready: all 19 ops on the accelerator' / 'falls back to the CPU: ...' from a CheckResult dict."""
+    ops, accelerated, first = check["ops"], check["accelerated"], check["first_cpu_op"]
+    if check["ready"]:
+        return f"ready: all {ops} ops run on the accelerator" if check["source"] else f"loads: {ops} builtin ops"
+    cpu = [f for f in check["findings"] if f["level"] == "cpu"]
+    if first is not None:
+        return (f"FALLS BACK TO THE CPU from op {first} ({cpu[0]['op']}): the accelerator runs {accelerated} of "
+                f"{ops} ops")  # fmt: skip
+    return (
+        f"FALLS BACK TO THE CPU: {len(cpu)} of {ops} ops run on the CPU ({', '.join(sorted({f['op'] for f in cpu}))})"
+    )
+
+
+def print_check(result: CheckResult) -> None:
+    """Every op the target cannot run (or might not), why, and the verdict; the rules' source under the table."""
+    d = result.to_dict()
+    runtime = f", runtime {result.edgetpu_runtime}" if result.edgetpu_runtime else ""
+    title = (f"{result.path.name} on {result.target.value} ({result.rules}{runtime}): input {_io(d['input'])}, "
+             f"output {_io(d['output'])}, {result.ops} ops")  # fmt: skip
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "op", "v", "runs on", "why"):
+        table.add_column(column, justify="right" if column in ("#", "v") else "left", no_wrap=column != "why")
+    for f in result.findings:
+        where = "CPU" if f.level.value == "cpu" else "accelerator (warning)"
+        table.add_row(str(f.index), f.op, str(f.version), where, "; ".join(f.reasons))
+    first = result.first_cpu_op
+    listed = {f.index for f in result.findings if f.level.value == "cpu"}
+    after = [i for i in range(first + 1, result.ops) if i not in listed] if first is not None else []
+    if after:  # ops the Edge TPU could run but will not: they come after the first it cannot
+        table.add_row(f"{after[0]}-{after[-1]}", f"{len(after)} more", "", "CPU",
+                      f"supported, but after op {first}: the compiler maps one segment")  # fmt: skip
+    if result.findings:
+        console.print(table)
+    else:
+        console.print(title, soft_wrap=True)
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(result.op_counts.items()))
+    console.print(f"ops: {counts}", soft_wrap=True)
+    if result.source:
+        console.print(f"rules: {result.source}", soft_wrap=True)
+        if not result.ready:
+            console.print(f"[dim]{result.fallback}[/dim]", soft_wrap=True)
+    console.print(f"{'[green]' if result.ready else '[red]'}{verdict_text(d)}[/]", soft_wrap=True)
+
+
+def _io(spec: dict) -> str:
+    return f"{spec['dtype']} {'x'.join(map(str, spec['shape']))}"

@@ -1,6 +1,6 @@
 """The `resnet-edge` command: parse, call a verb, print. User errors become one line and exit code 2.
 
-One module per command group (zoo, train, prune, export, bench, build, data), each adding its commands to the
+One module per command group (zoo, train, prune, export, check, bench, build, data), each adding its commands to the
 app in `app.py`; options come from the config dataclasses (`options.py`).
 """
 
@@ -19,6 +19,7 @@ import resnet_edge.cli.zoo
 import resnet_edge.cli.train
 import resnet_edge.cli.prune
 import resnet_edge.cli.export
+import resnet_edge.cli.check
 import resnet_edge.cli.bench
 import resnet_edge.cli.build
 import resnet_edge.cli.data  # noqa: F401

@@ -20,7 +20,7 @@ from resnet_edge.cli.options import (
     out_dir,
 )
 from resnet_edge.config import INTEGER_MODES, ExportConfig, QuantizeConfig
-from resnet_edge.console import console
+from resnet_edge.console import console, err_console
 from resnet_edge.data.config import DataConfig
 from resnet_edge.errors import ConfigError, DataError
 
@@ -56,7 +56,13 @@ def export(
     result = export_model(keras_model, data=dataset, config=config, quantize=quantize, out=out,
                           model_config=model_config)  # fmt: skip
     print_artifacts(result)
-    return invalid_exit(result.invalid, allow_invalid, " (kept, marked invalid in the manifest)")
+    code = invalid_exit(result.invalid, allow_invalid, " (kept, marked invalid in the manifest)")
+    if result.not_ready:  # an int8 artifact made for --target that the target would not run whole
+        names = ", ".join(result.not_ready)
+        err_console.print(f"resnet-edge: {len(result.not_ready)} artifact(s) would fall back to the CPU on "
+                          f"{config.target.value}: {names}", markup=False, soft_wrap=True)  # fmt: skip
+        return 1
+    return code
 
 
 @app.command()

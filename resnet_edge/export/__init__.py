@@ -19,7 +19,16 @@ import numpy as np
 
 from resnet_edge import metrics
 from resnet_edge._tf import keras
-from resnet_edge.config import FLOAT_MODES, INTEGER_MODES, ExportConfig, ExportFormat, QuantizeConfig, QuantMode
+from resnet_edge.check import check, for_target
+from resnet_edge.config import (
+    FLOAT_MODES,
+    INTEGER_MODES,
+    CheckConfig,
+    ExportConfig,
+    ExportFormat,
+    QuantizeConfig,
+    QuantMode,
+)
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import DataError
@@ -50,6 +59,7 @@ class Artifact:
     val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: Keras minus this artifact on validation
     escape_increase: dict[str, Any] | None = None  # this artifact's escape rate minus Keras', validation
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split: reported, never decided on
+    target_check: dict[str, Any] | None = None  # check.CheckResult against ExportConfig.target (TFLite artifacts)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -67,6 +77,7 @@ class ExportResult:
     qat_accuracy: float | None = None
     weight_sparsity: float | None = None
     invalid: tuple[str, ...] = field(default=())
+    not_ready: tuple[str, ...] = ()  # integer TFLite artifacts that would fall back to the CPU on config.target
 
 
 MANIFEST = "manifest.json"
@@ -195,19 +206,25 @@ def export(
         qat_result = run_qat(model, config=quantize, data=data, out=out)
         qat_model = qat_result.model
     modes = [m for m in QuantMode if m in config.modes]  # fp32 first: the quantized ONNX modes start from it
+    tflite_quantize = for_target(quantize, config.target)  # what the accelerator needs: I/O type, per-tensor weights
     artifacts: list[Artifact] = []
     for fmt in (f for f in ExportFormat if f in config.formats):
         fp32_onnx = None
+        fmt_quantize = tflite_quantize if fmt is ExportFormat.TFLITE else quantize
         for mode in modes:
             path = out / f"model_{mode.value}.{fmt.value}"
             start = time.perf_counter()
-            _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, quantize)
+            _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
             if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
                 fp32_onnx = path
             artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
-            errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize)
+            errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
             if errors:
                 artifact = replace(artifact, layer_errors=tuple(errors))
+            if config.target is not None and fmt is ExportFormat.TFLITE:
+                artifact = replace(
+                    artifact, target_check=check(path, config=CheckConfig(target=config.target)).to_dict()
+                )
             artifacts.append(artifact)
             status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
             console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
@@ -218,7 +235,13 @@ def export(
     return ExportResult(out, tuple(artifacts), keras_acc, manifest_path,
                         qat_result.qat_accuracy if qat_result else None,
                         qat_result.weight_sparsity if qat_result else None,
-                        tuple(a.path.name for a in artifacts if not a.valid))  # fmt: skip
+                        tuple(a.path.name for a in artifacts if not a.valid), _not_ready(artifacts))  # fmt: skip
+
+
+def _not_ready(artifacts: list[Artifact]) -> tuple[str, ...]:
+    """The integer TFLite artifacts the target would not run whole (float ones are the CPU's references anyway)."""
+    checked = [a for a in artifacts if a.target_check is not None and a.mode in INTEGER_MODES]
+    return tuple(a.path.name for a in checked if not a.target_check["ready"])
 
 
 def _keras_test(model: keras.Model, data: Dataset) -> dict[str, Any]:
