@@ -36,7 +36,7 @@ class Graph:
     """The activations of a model and the operators that write and read them, in execution order; constants left
     out. Names are unique keys (a TFLite tensor's name, an ONNX value's)."""
 
-    sizes: dict[str, int]  # activation -> bytes
+    sizes: dict[str, int]  # activation -> bytes, in tensor order (the order TFLite Micro adds them: ties follow it)
     ops: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (inputs, outputs) of each operator, in order
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
@@ -107,7 +107,7 @@ class Plan:
 def plan(graph: Graph, alignment: int = ALIGNMENT) -> Plan:
     """TFLite Micro's greedy arena plan of `graph`'s activations (see the module docstring)."""
     life = graph.lifetimes()
-    buffers = [Buffer(n, align(graph.sizes[n], alignment), first, last) for n, (first, last) in life.items()]
+    buffers = [Buffer(n, align(size, alignment), *life[n]) for n, size in graph.sizes.items() if n in life]
     offsets = greedy_offsets(buffers)
     arena = max((offsets[b.name] + b.size for b in buffers), default=0)
     live, step = _live_peak(buffers, len(graph.ops))
@@ -166,6 +166,11 @@ def _schema() -> Any:
     from ai_edge_litert import schema_py_generated
 
     return schema_py_generated
+
+
+def schema_names(enum: str) -> dict[int, str]:
+    """Value -> name of one of the TFLite schema's enums (`BuiltinOperator`, `TensorType`)."""
+    return {v: k for k, v in vars(getattr(_schema(), enum)).items() if not k.startswith("_")}
 
 
 def _element_bits(tensor_type: int) -> int | None:
