@@ -263,13 +263,19 @@ def onnx_graph(path: Path) -> tuple[int, Graph | None, str]:
     taken as 1), by name: the optimizer keeps the names of the values it keeps."""
     import onnx
 
-    from resnet_edge.models.io import load_onnx
+    from resnet_edge.models.io import first_line
 
-    model = load_onnx(path)
+    try:  # not onnx.checker: the fp16 converter writes nodes out of topological order, which ONNX Runtime accepts
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ModelFileError(f"model file '{path}' could not be read as an ONNX model: {first_line(exc)}") from None
+    runs = _ort_optimized(path)
+    weights = _onnx_constant_bytes(model.graph)
+    if runs is None:
+        return weights, None, "no plan: ONNX Runtime could not load the model"
     types = _onnx_types(onnx.shape_inference.infer_shapes(model).graph)
-    runs = _ort_optimized(path) or model
-    if runs is not model:  # values the optimizer made (image_q_to_dq): inferred where their operators allow
-        types = {**_onnx_types(onnx.shape_inference.infer_shapes(runs).graph), **types}
+    # values the optimizer made (image_q_to_dq): inferred on its graph where their operators allow
+    types = {**_onnx_types(onnx.shape_inference.infer_shapes(runs).graph), **types}
     graph = runs.graph
     constant = {i.name for i in graph.initializer} | {
         o for n in graph.node if n.op_type == "Constant" for o in n.output
@@ -278,13 +284,12 @@ def onnx_graph(path: Path) -> tuple[int, Graph | None, str]:
     inputs = tuple(i.name for i in graph.input if i.name not in constant)
     values = [*inputs, *(o for n in nodes for o in n.output if o)]
     unknown = [v for v in values if types.get(v) is None]
-    weights = _onnx_constant_bytes(model.graph)
     if unknown:
         return weights, None, f"no plan: no static shape for {len(unknown)} values ({', '.join(unknown[:3])})"
     ops = tuple((tuple(i for i in n.input if i and i not in constant), tuple(o for o in n.output if o))
                 for n in nodes)  # fmt: skip
     sizes = {v: types[v] for v in values if types[v]}
-    note = "TFLite Micro's greedy plan over " + ("ONNX Runtime's optimized graph" if runs is not model else "the graph")
+    note = "TFLite Micro's greedy plan over the graph ONNX Runtime runs"
     return weights, Graph(sizes, ops, inputs, tuple(o.name for o in graph.output)), note
 
 
@@ -314,7 +319,7 @@ def _onnx_constant_bytes(graph: Any) -> int:
 
 def _ort_optimized(path: Path) -> Any | None:
     """The model as ONNX Runtime's CPU provider runs it after its extended graph optimizations (what a session
-    saves with optimized_model_filepath), or None when ONNX Runtime cannot load it."""
+    saves with optimized_model_filepath: nodes in execution order), or None when ONNX Runtime cannot load it."""
     import tempfile
 
     import onnx
