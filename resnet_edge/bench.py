@@ -1,4 +1,4 @@
-"""measure(artifacts, baseline=, data=, config=) -> BenchResult: MACs, params, size, accuracy, latency, ratios.
+"""measure(artifacts, baseline=, data=, config=) -> BenchResult: MACs, params, flash, RAM, accuracy, latency, ratios.
 
 Every artifact and the baseline run in one process, interleaved round-robin at batch 1, for each thread
 count: drift and noisy neighbours hit all of them in the same rounds. Each candidate's latency is reported
@@ -18,6 +18,7 @@ import numpy as np
 from resnet_edge import metrics
 from resnet_edge.config import BenchConfig
 from resnet_edge.data import Dataset
+from resnet_edge.footprint import Footprint, footprint
 from resnet_edge.fsutil import read_record
 from resnet_edge.latency import interleaved, summary, timers
 
@@ -54,18 +55,26 @@ class Row:
     reference_ratio: dict[str, Ratio] = field(default_factory=dict)  # threads -> ratio to the reference artifact
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split (accuracy is its value)
     samples: dict[str, list[float]] = field(default_factory=dict)  # threads -> ms per round (what ratios pair)
+    footprint: Footprint | None = None  # flash (file, weights) and peak RAM (planned activation arena)
+
+    @property
+    def ram_bytes(self) -> int | None:
+        """Peak RAM of the activations (TFLite Micro's greedy plan); None for Keras files and unplannable graphs."""
+        return self.footprint.ram_bytes if self.footprint else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for key in ("ratio", "reference_ratio"):
             d[key] = {k: {**asdict(v), "speedup": v.speedup} for k, v in getattr(self, key).items()}
+        d["footprint"] = self.footprint.to_dict() if self.footprint else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Row:
         ratios = {key: {t: Ratio.from_dict(r) for t, r in (d.get(key) or {}).items()}
                   for key in ("ratio", "reference_ratio")}  # fmt: skip
-        return cls(**{**d, **ratios})
+        found = Footprint.from_dict(d["footprint"]) if d.get("footprint") else None  # absent in older bench.json
+        return cls(**{**d, **ratios, "footprint": found})
 
 
 @dataclass(frozen=True)
@@ -125,8 +134,9 @@ class BenchResult:
         d = {"baseline": self.baseline, "reference": self.reference, "threads": list(self.threads),
              "config": self.config.to_dict(),
              "note": "MACs: one multiply-add = 1 (FLOPs = 2 x MACs); accuracy on the test split with its Wilson 95 % "
-                     "interval (rows' test); latency at batch 1 in ms; Keras models run on "
-                     "TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
+                     "interval (rows' test); latency at batch 1 in ms; footprint: flash = file bytes (weights: its "
+                     "constants), RAM = the activation arena of TFLite Micro's greedy plan at batch 1; Keras models "
+                     "run on TensorFlow's thread pool (all cores) in every thread column, a conservative baseline",
              "rows": [r.to_dict() for r in self.rows]}  # fmt: skip
         if self.input_size is not None:
             d.update(input_size=self.input_size, latency_only=True)
@@ -224,11 +234,12 @@ def measure(
     names = _names(paths)
     ref = names[paths.index(Path(reference))] if reference is not None else None
     threads = thread_counts(config)
-    statics, reports, sizes = {}, {}, []
+    statics, footprints, reports, sizes = {}, {}, {}, []
     for name, path in zip(names, paths, strict=True):
         runner = load_runner(path, threads=threads[-1], provider=config.provider)
         sizes.append(runner.image_size)
         statics[name] = (path.stat().st_size, *static_counts(path))
+        footprints[name] = footprint(path)
         if data is not None:  # on the test split: bench reports, it decides nothing
             pred = metrics.top1(runner.predict(data.x_test))
             reports[name] = metrics.ClassReport.of(pred, data.y_test, data.class_names, data.good)
@@ -248,7 +259,7 @@ def measure(
                                                resamples=config.resamples, seed=config.seed)  # fmt: skip
     rows = tuple(Row(n, str(p), p.suffix.lstrip("."), *statics[n], reports[n].accuracy.value if n in reports else None,
                      latency[n], ratios[n], ref_ratios[n], reports[n].to_dict() if n in reports else None,
-                     per_round[n])
+                     per_round[n], footprints[n])
                  for n, p in zip(names, paths, strict=True))  # fmt: skip
     return BenchResult(rows, names[0] if baseline else None, threads, config, ref)
 

@@ -229,6 +229,7 @@ class QuantMode(StrEnum):
 class ExportFormat(StrEnum):
     TFLITE = "tflite"
     ONNX = "onnx"
+    TFLM = "tflm"  # TensorFlow Lite Micro: model_data.cc / .h holding the int8 TFLite model (export/tflm.py)
 
 
 class IoType(StrEnum):
@@ -348,8 +349,11 @@ class QuantizeConfig:
 class ExportConfig:
     """Which artifacts to write and the checks each must pass before it is called valid."""
 
-    formats: tuple[ExportFormat, ...] = setting((ExportFormat.TFLITE, ExportFormat.ONNX), "Comma-separated formats.",
-                                                flag="--format")  # fmt: skip
+    formats: tuple[ExportFormat, ...] = setting(
+        (ExportFormat.TFLITE, ExportFormat.ONNX),
+        "Comma-separated formats; tflm: model_data.cc/.h of the int8 TFLite model for TensorFlow Lite Micro.",
+        flag="--format",
+    )
     modes: tuple[QuantMode, ...] = setting(
         (QuantMode.FP32, QuantMode.FP16, QuantMode.DYNAMIC, QuantMode.INT8), "Comma-separated modes.", flag="--mode"
     )
@@ -380,6 +384,9 @@ class ExportConfig:
                                   f"tflite and --mode int8 or qat (received {given})")  # fmt: skip
         if self.opset not in ONNX_OPSETS:
             raise ConfigError(f"opset {self.opset!r} is not accepted; tf2onnx converts opsets 13-18")
+        if ExportFormat.TFLM in self.formats and QuantMode.INT8 not in self.modes:
+            modes = ",".join(m.value for m in self.modes)
+            raise ConfigError(f"--format tflm embeds the int8 TFLite model; add int8 to --mode (received {modes})")
         for name in ("float_agreement", "int8_agreement", "int8_max_drop"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not a percentage in [0, 100]")

@@ -2,8 +2,9 @@
 
 Latency: candidate and baseline are measured interleaved in one process; the gate fails only when the whole
 confidence interval of the latency ratio lies above 1 + max_slowdown, so noise on a shared runner does not
-raise alarms and a real slowdown of the threshold plus the noise does. MACs, params, size and operator
-count are deterministic: they fail exactly when over their limits. Writes JSON and JUnit XML.
+raise alarms and a real slowdown of the threshold plus the noise does. MACs, params, size, operator count,
+flash and peak RAM (resnet_edge.footprint) are deterministic: they fail exactly when over their limits. Writes
+JSON and JUnit XML.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class Limit:
         return baseline * (1 + self.value) if self.relative else self.value
 
 
+STATIC_LIMITS = ("max_macs", "max_params", "max_size", "max_ops", "max_flash", "max_ram")
+
+
 @dataclass(frozen=True)
 class GateConfig:
     """What a candidate must not exceed. Text (`10%`, `40M`, `+5%`) is parsed; max_slowdown is then a fraction."""
@@ -71,6 +75,10 @@ class GateConfig:
     max_params: Limit | None = setting(None, "Params ceiling: 1.2M, or +5%.", text=True)
     max_size: Limit | None = setting(None, "File size ceiling: 2.5MB, or +5%.", text=True)
     max_ops: Limit | None = setting(None, "Operator count ceiling: 120, or +0%.", text=True)
+    max_flash: Limit | None = setting(None, "Flash ceiling (the file's bytes): 512KB, 2MB, or +5%.", text=True)
+    max_ram: Limit | None = setting(
+        None, "Peak RAM ceiling (activation arena as TFLite Micro plans it; .tflite/.onnx): 256KiB, or +5%.", text=True
+    )
     threads: int = setting(1, "Threads for the latency check (one is the least noisy on a shared runner).")
     rounds: int = setting(100, "Interleaved rounds (each: a block of timed runs per model).")
     warmup: int = setting(3, "Warm-up rounds, not measured.")
@@ -80,7 +88,7 @@ class GateConfig:
     def __post_init__(self) -> None:
         if isinstance(self.max_slowdown, str):
             object.__setattr__(self, "max_slowdown", parse_percent(self.max_slowdown, "--max-slowdown"))
-        for name in ("max_macs", "max_params", "max_size", "max_ops"):
+        for name in STATIC_LIMITS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Limit):
                 object.__setattr__(self, name, Limit.parse(value, f"--{name.replace('_', '-')}"))
@@ -129,6 +137,8 @@ def gate(candidate: str | Path, baseline: str | Path, config: GateConfig | None 
     from resnet_edge.bench import measure
 
     config = config or GateConfig()
+    if config.max_ram is not None:
+        _ram_plannable(candidate, baseline, relative=config.max_ram.relative)
     bench = BenchConfig(threads=(config.threads,), warmup=config.warmup, rounds=config.rounds,
                         confidence=config.confidence, seed=config.seed)  # fmt: skip
     result = measure([candidate], baseline=baseline, config=bench)
@@ -145,8 +155,21 @@ def gate(candidate: str | Path, baseline: str | Path, config: GateConfig | None 
         _static_check("params", config.max_params, cand.params, base.params),
         _static_check("size_bytes", config.max_size, cand.bytes, base.bytes),
         _static_check("operators", config.max_ops, cand.ops, base.ops),
+        _static_check("flash_bytes", config.max_flash, cand.bytes, base.bytes),
+        _static_check("ram_bytes", config.max_ram, cand.ram_bytes or 0, base.ram_bytes or 0),
     ]
     return GateResult(cand.path, base.path, (latency, *(c for c in statics if c is not None)))
+
+
+def _ram_plannable(candidate: str | Path, baseline: str | Path, *, relative: bool) -> None:
+    """--max-ram needs a planned arena: the candidate's, and the baseline's for a +P% limit."""
+    from resnet_edge.footprint import footprint
+
+    for role, path in (("candidate", candidate), *((("baseline", baseline),) if relative else ())):
+        found = footprint(path)
+        if found.ram_bytes is None:
+            raise ConfigError(f"--max-ram: the {role} '{path}' has no planned peak RAM ({found.note}); "
+                              "give a .tflite or .onnx file")  # fmt: skip
 
 
 def write_junit(result: GateResult, path: str | Path) -> None:

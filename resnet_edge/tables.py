@@ -67,6 +67,11 @@ def speedup_text(ratio: Ratio) -> str:
     return f"{ratio.speedup:.2f}x [{1 / ratio.high:.2f}-{1 / ratio.low:.2f}]"
 
 
+def kib_text(n: int | None) -> str:
+    """65536 -> '64.0' (KiB, the unit microcontroller RAM is sold in); '-' when there is no number."""
+    return "-" if n is None else f"{n / 1024:,.1f}"
+
+
 def rate_text(rate: dict | None) -> str:
     """'91.20 [89.3-92.8]' from a metrics.Rate dict; '-' when there is none."""
     if not rate:
@@ -83,11 +88,14 @@ def drop_text(drop: dict | None) -> str:
 
 def print_bench(result: BenchResult, title: str | None = None) -> None:
     """The before/after table: one row per artifact, the baseline first."""
-    title = title or "benchmark (batch 1; MACs = multiply-adds; Keras timed in a worker process at each thread count)"
+    title = title or (
+        "benchmark (batch 1; MACs = multiply-adds; flash = file; RAM = planned activation arena, as "
+        "TFLite Micro plans it; Keras timed in a worker process at each thread count)"
+    )
     table = Table(title=title, title_justify="left")
     inspection = any(r.test and r.test.get("escape") for r in result.rows)
     rates = ("escape %", "false rej. %") if inspection else ()
-    columns = ("artifact", "MACs", "params", "MB", "test acc % [95% CI]", *rates,
+    columns = ("artifact", "MACs", "params", "flash MB", "RAM KiB", "test acc % [95% CI]", *rates,
                *(f"p50 ms@{t}t" for t in result.threads))  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
@@ -99,7 +107,8 @@ def print_bench(result: BenchResult, title: str | None = None) -> None:
             table.add_column(f"vs {result.reference}@{t}t", justify="right")
     for r in result.rows:
         cells = [r.name + (" (baseline)" if r.name == result.baseline else ""), si(r.macs, 1, ""), si(r.params, 1, ""),
-                 f"{r.bytes / 1e6:.2f}", rate_text(r.test["accuracy"] if r.test else None)]  # fmt: skip
+                 f"{r.bytes / 1e6:.2f}", kib_text(r.ram_bytes),
+                 rate_text(r.test["accuracy"] if r.test else None)]  # fmt: skip
         if inspection:
             cells += [rate_text(r.test.get("escape") if r.test else None),
                       rate_text(r.test.get("false_reject") if r.test else None)]  # fmt: skip
@@ -131,13 +140,15 @@ def print_artifacts(result: ExportResult) -> None:
     title = (f"artifacts in {result.out} (Keras validation accuracy {result.keras_accuracy:.2f} %; validity is "
              f"decided on validation, test is reported)")  # fmt: skip
     table = Table(title=title, title_justify="left")
-    columns = ("artifact", "MB", "input", "val. acc %", "drop vs Keras [95% CI]", "agree", "max|diff|",
+    columns = ("artifact", "flash MB", "RAM KiB", "input", "val. acc %", "drop vs Keras [95% CI]", "agree", "max|diff|",
                "test acc % [95% CI]", "valid")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column == "artifact" else "right", no_wrap=column == "artifact")
     for a in result.artifacts:
         valid = "yes" if a.valid else "[red]NO[/red]"
-        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", a.input["dtype"], f"{a.accuracy:.2f}", drop_text(a.val_drop),
+        ram = a.footprint.get("ram_bytes") if a.footprint else None
+        table.add_row(a.path.name, f"{a.bytes / 1e6:.2f}", kib_text(ram), a.input["dtype"], f"{a.accuracy:.2f}",
+                      drop_text(a.val_drop),
                       f"{a.agreement:.2f} %", f"{a.max_abs_diff:.4f}",
                       rate_text(a.test["accuracy"] if a.test else None), valid)  # fmt: skip
     console.print(table)
@@ -151,6 +162,11 @@ def print_artifacts(result: ExportResult) -> None:
             console.print(
                 f"{a.path.name} on {a.target_check['target']}: {verdict_text(a.target_check)}", soft_wrap=True
             )
+    if result.tflm is not None:
+        b = result.tflm
+        console.print(f"TensorFlow Lite Micro: {b.source.name}, {b.header.name} ({b.model.name}, {b.model_bytes:,} "
+                      f"bytes; {len(b.ops)} operators: {', '.join(b.ops)}; arena {b.arena_bytes:,} bytes for "
+                      f"{b.activation_bytes:,} planned activations)", soft_wrap=True)  # fmt: skip
     console.print(f"manifest: {result.manifest_path}")
 
 

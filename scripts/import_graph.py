@@ -23,7 +23,22 @@ LAYERS = (
     ("base", ("errors", "console", "fsutil", "settings", "_tf", "plotting", "metrics")),
     ("models, data", ("models", "data")),
     ("config", ("config",)),
-    ("stages", ("train", "degradation", "prune", "quantize", "check", "export", "runtime", "latency", "bench", "gate")),
+    (
+        "stages",
+        (
+            "train",
+            "degradation",
+            "prune",
+            "quantize",
+            "check",
+            "export",
+            "runtime",
+            "latency",
+            "footprint",
+            "bench",
+            "gate",
+        ),
+    ),
     ("tables", ("tables",)),  # what the CLI and build print: it reads every stage's result
     ("pipeline", ("pipeline",)),
     ("cli", ("cli", "__main__")),

@@ -42,3 +42,36 @@ def learned_reference(model, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
     accuracy = 100 * np.mean(pred == y)
     assert accuracy > 90 and set(pred) == set(range(10)) and 100 / len(y) < 3
     return reference, pred, accuracy
+
+
+def tflm_run(path, arena_size: int, image: np.ndarray | None = None) -> dict:
+    """TensorFlow Lite Micro's own interpreter (the `tflite-micro` package) on a .tflite file with `arena_size`
+    bytes of arena, in a subprocess (its allocation report is printed by C code): {"ok", "head", "tail", "total",
+    "output"}. `ok` is False when TFLite Micro could not allocate (or resolve) the model in that arena."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, numpy as np\n"
+        "from tflite_micro.python.tflite_micro import runtime\n"
+        "it = runtime.Interpreter.from_file(sys.argv[1], arena_size=int(sys.argv[2]))\n"
+        "image = json.loads(sys.argv[3])\n"
+        "if image is not None:\n"
+        "    d = it.get_input_details(0)\n"
+        "    it.set_input(np.asarray(image, d['dtype']).reshape(d['shape']), 0)\n"
+        "    it.invoke()\n"
+        "    print('OUTPUT', json.dumps(it.get_output(0).ravel().tolist()), flush=True)\n"
+        "it.print_allocations()\n"
+    )
+    arg = json.dumps(None if image is None else np.asarray(image).ravel().tolist())
+    proc = subprocess.run([sys.executable, "-c", script, str(path), str(arena_size), arg], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    found: dict = {"ok": proc.returncode == 0, "output": None}
+    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+        for key in ("total", "head", "tail"):
+            if f"Arena allocation {key} " in line:
+                found[key] = int(line.split(f"Arena allocation {key} ")[1].split()[0])
+        if line.startswith("OUTPUT "):
+            found["output"] = np.asarray(json.loads(line[len("OUTPUT ") :]))
+    return found

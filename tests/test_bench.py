@@ -154,3 +154,30 @@ def test_cli_bench_chain(models, tmp_path, capsys) -> None:
     assert "speed-up of big.tflite over small.keras" in capsys.readouterr().out
     assert main(["bench", str(models["small"]), "--chain"]) == 2
     assert "--chain needs --baseline" in capsys.readouterr().err
+
+
+def test_cli_gate_max_ram_fails_a_model_over_budget_and_passes_one_under(models, capsys) -> None:
+    # ResNet-8 fp32 at 32x32: at its first block's second conv three 32x32x16 float tensors are alive (the block input,
+    # conv1's and conv2's outputs): 3 x 65,536 = 196,608 bytes, which the greedy plan reaches
+    pair = ["--candidate", str(models["small"]), "--baseline", str(models["copy"]), "--rounds", "10",
+            "--max-slowdown", "1000%"]  # fmt: skip
+    assert main(["gate", *pair, "--max-ram", "150KiB"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL ram_bytes: ram_bytes 196,608" in out and "limit 153,600" in out
+    assert main(["gate", *pair, "--max-ram", "192KiB", "--max-flash", "+0%"]) == 0
+    out = capsys.readouterr().out
+    assert "pass ram_bytes" in out and "pass flash_bytes" in out
+    code = main(["gate", "--candidate", str(models["keras"]), "--baseline", str(models["small"]), "--max-ram", "1MB"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-ram: the candidate" in err and "has no planned peak RAM" in err
+
+
+def test_bench_rows_carry_flash_and_ram_through_bench_json(models, tmp_path, capsys) -> None:
+    from resnet_edge.bench import BenchResult
+
+    code = main(["bench", str(models["small"]), "--baseline", str(models["keras"]), "--rounds", "5",
+                 "--threads", "1", "--out", str(tmp_path / "bench.json")])  # fmt: skip
+    assert code == 0 and "RAM KiB" in capsys.readouterr().out
+    keras_row, tflite_row = BenchResult.read(tmp_path / "bench.json").rows
+    assert tflite_row.ram_bytes == tflite_row.footprint.live_bytes == 3 * 64 * 1024
+    assert tflite_row.footprint.flash_bytes == tflite_row.bytes and keras_row.ram_bytes is None

@@ -3,8 +3,9 @@
 Every artifact is run by its own runtime (LiteRT, ONNX Runtime) on the validation images and compared with
 the Keras model before it is called valid: accuracy, top-1 agreement, max |difference| of the (dequantized)
 class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`. The run
-folder gets `labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, versions),
-which is what a camera needs to deploy the model.
+folder gets `labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, flash and peak
+RAM, versions), which is what a camera needs to deploy the model. `tflm` adds a TensorFlow Lite Micro bundle
+(`model_data.cc` / `.h`) of the int8 TFLite artifact, which it converts and validates even without `tflite`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from resnet_edge.config import (
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import DataError
+from resnet_edge.export.tflm import TflmBundle, write_tflm
+from resnet_edge.footprint import footprint
 from resnet_edge.fsutil import read_json, sha256, write_json
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.io import LABELS, write_labels
@@ -60,6 +63,7 @@ class Artifact:
     escape_increase: dict[str, Any] | None = None  # this artifact's escape rate minus Keras', validation
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split: reported, never decided on
     target_check: dict[str, Any] | None = None  # check.CheckResult against ExportConfig.target (TFLite artifacts)
+    footprint: dict[str, Any] | None = None  # resnet_edge.footprint.Footprint: flash (file, weights), peak RAM
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,6 +82,7 @@ class ExportResult:
     weight_sparsity: float | None = None
     invalid: tuple[str, ...] = field(default=())
     not_ready: tuple[str, ...] = ()  # integer TFLite artifacts that would fall back to the CPU on config.target
+    tflm: TflmBundle | None = None  # the TensorFlow Lite Micro bundle, with --format tflm
 
 
 MANIFEST = "manifest.json"
@@ -205,43 +210,54 @@ def export(
 
         qat_result = run_qat(model, config=quantize, data=data, out=out)
         qat_model = qat_result.model
-    modes = [m for m in QuantMode if m in config.modes]  # fp32 first: the quantized ONNX modes start from it
     tflite_quantize = for_target(quantize, config.target)  # what the accelerator needs: I/O type, per-tensor weights
     artifacts: list[Artifact] = []
-    for fmt in (f for f in ExportFormat if f in config.formats):
-        fp32_onnx = None
+    fp32_onnx, tflm = None, None
+    for fmt, mode in _conversions(config):
+        path = out / f"model_{mode.value}.{fmt.value}"
         fmt_quantize = tflite_quantize if fmt is ExportFormat.TFLITE else quantize
-        for mode in modes:
-            path = out / f"model_{mode.value}.{fmt.value}"
-            start = time.perf_counter()
-            _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
-            if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
-                fp32_onnx = path
-            artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
-            errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
-            if errors:
-                artifact = replace(artifact, layer_errors=tuple(errors))
-            if config.target is not None and fmt is ExportFormat.TFLITE:
-                artifact = replace(
-                    artifact, target_check=check(path, config=CheckConfig(target=config.target)).to_dict()
-                )
-            artifacts.append(artifact)
-            status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
-            console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
-                          f"{artifact.bytes / 1e6:.2f} MB · {status}")  # fmt: skip
+        start = time.perf_counter()
+        _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
+        if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
+            fp32_onnx = path
+        artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
+        errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
+        artifact = replace(artifact, layer_errors=tuple(errors), footprint=footprint(path).to_dict())
+        if config.target is not None and fmt is ExportFormat.TFLITE:
+            artifact = replace(artifact, target_check=check(path, config=CheckConfig(target=config.target)).to_dict())
+        artifacts.append(artifact)
+        status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
+        ram = artifact.footprint["ram_bytes"]
+        console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
+                      f"{artifact.bytes / 1e6:.2f} MB"
+                      f"{f', peak RAM {ram / 1024:,.1f} KiB' if ram is not None else ''} · {status}")  # fmt: skip
+        if fmt is ExportFormat.TFLITE and mode is QuantMode.INT8 and ExportFormat.TFLM in config.formats:
+            tflm = write_tflm(path, out)  # before any ONNX work: a model TFLite Micro cannot run stops here
     manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)
+    if tflm is not None:
+        manifest["tflm"] = tflm.to_dict()
     manifest_path = out / MANIFEST
     write_json(manifest_path, manifest)
     return ExportResult(out, tuple(artifacts), keras_acc, manifest_path,
                         qat_result.qat_accuracy if qat_result else None,
                         qat_result.weight_sparsity if qat_result else None,
-                        tuple(a.path.name for a in artifacts if not a.valid), _not_ready(artifacts))  # fmt: skip
+                        tuple(a.path.name for a in artifacts if not a.valid), _not_ready(artifacts), tflm)  # fmt: skip
 
 
 def _not_ready(artifacts: list[Artifact]) -> tuple[str, ...]:
     """The integer TFLite artifacts the target would not run whole (float ones are the CPU's references anyway)."""
     checked = [a for a in artifacts if a.target_check is not None and a.mode in INTEGER_MODES]
     return tuple(a.path.name for a in checked if not a.target_check["ready"])
+
+
+def _conversions(config: ExportConfig) -> list[tuple[ExportFormat, QuantMode]]:
+    """(format, mode) of every artifact to convert, TFLite first, fp32 first within a format (the quantized ONNX
+    modes start from it); tflm alone adds the int8 TFLite artifact its bundle embeds."""
+    modes = [m for m in QuantMode if m in config.modes]
+    found = [(f, m) for f in (ExportFormat.TFLITE, ExportFormat.ONNX) if f in config.formats for m in modes]
+    if ExportFormat.TFLM in config.formats and (ExportFormat.TFLITE, QuantMode.INT8) not in found:
+        found.insert(0, (ExportFormat.TFLITE, QuantMode.INT8))
+    return found
 
 
 def _keras_test(model: keras.Model, data: Dataset) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from resnet_edge.models.io import load_model_config
 from resnet_edge.pipeline.layout import RunLayout
 from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.prune import PruneLog
-from resnet_edge.tables import drop_text, rate_text, speedup_text
+from resnet_edge.tables import drop_text, kib_text, rate_text, speedup_text
 
 
 def _plots(layout: RunLayout) -> list[tuple[str, Path]]:
@@ -54,18 +54,20 @@ def _bench(layout: RunLayout) -> BenchResult:
 
 
 def artifact_table(layout: RunLayout) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): per artifact depth, MACs, params, size, accuracy, p50 latency, speed-up vs uncompressed."""
+    """(header, rows): per artifact depth, MACs, params, flash, peak RAM, accuracy, p50 latency, speed-up vs
+    uncompressed."""
     bench = _bench(layout)
     valid, depths = _validity(layout), _depths(layout)
     threads = [str(t) for t in bench.threads]
-    header = ["artifact", "depth", "MACs (M)", "params (K)", "size (MB)", "test accuracy % [95 % CI]",
+    header = ["artifact", "depth", "MACs (M)", "params (K)", "flash (MB)", "peak RAM (KiB)",
+              "test accuracy % [95 % CI]",
               *[f"p50 ms @{t} thr" for t in threads], *[f"speed-up @{t} thr" for t in threads],
               *([f"vs unpruned TFLite fp32 @{t} thr" for t in threads] if bench.reference else [])]  # fmt: skip
     rows = []
     for r in bench.rows:
         ratios = [r.ratio, *([r.reference_ratio] if bench.reference else [])]
         rows.append([r.name, _fmt(depths.get(r.name)), f"{r.macs / 1e6:.2f}", f"{r.params / 1e3:.1f}",
-                     f"{r.bytes / 1e6:.2f}", rate_text(r.test["accuracy"] if r.test else None),
+                     f"{r.bytes / 1e6:.2f}", kib_text(r.ram_bytes), rate_text(r.test["accuracy"] if r.test else None),
                      *[f"{r.latency[t]['p50_ms']:.3f}" for t in threads],
                      *[f"{ratio[t].speedup:.2f}x" if t in ratio else "-" for ratio in ratios for t in threads],
                      {True: "yes", False: "NO"}.get(valid.get(r.name), "-")])  # fmt: skip
@@ -172,7 +174,9 @@ def _summary(layout: RunLayout) -> list[str]:
 Table = tuple[str, list[str], list[list[str]]]  # (title, header, rows)
 NOTE = ("Accuracy is on the test split (never used to decide anything), with n and its Wilson 95 % interval; "
         "every decision (best epoch, pruning steps, artifact validity) was made on the validation split. MACs count "
-        "one multiply-add as 1 (FLOPs = 2 x MACs). Latency at batch 1, all artifacts measured interleaved in one "
+        "one multiply-add as 1 (FLOPs = 2 x MACs). Flash is the file; peak RAM the activation arena at batch 1 as "
+        "TensorFlow Lite Micro's greedy planner lays it out (runtimes add their own bookkeeping). Latency at batch 1, "
+        "all artifacts measured interleaved in one "
         "run; speed-up is against the uncompressed Keras model (median of per-round ratios), and against the "
         "unpruned model as TFLite fp32 (same runtime: what depth and int8 gained); the speed-up table splits each "
         "int8 artifact's speed-up over Keras into runtime x depth x int8.")  # fmt: skip
