@@ -255,6 +255,13 @@ class ActivationType(StrEnum):
     INT8 = "int8"
 
 
+class TfliteQuantizer(StrEnum):
+    """What turns the float model into an int8 TFLite model (post-training, the same calibration images)."""
+
+    CONVERTER = "converter"  # the TFLite converter's own quantizer (representative_dataset), as TF documents it
+    LITERT = "litert"  # the LiteRT Quantizer (ai-edge-quantizer) on the fp32 .tflite: recipe static_wi8_ai8
+
+
 class Provider(StrEnum):
     """ONNX Runtime execution provider for benchmarks (TFLite and Keras run on the CPU)."""
 
@@ -276,6 +283,9 @@ class QuantizeConfig:
     per_channel: bool = setting(True, "Per-channel weights (per-tensor for accelerators that need it).",
                                 flag="--per-channel/--per-tensor")  # fmt: skip
     io_type: IoType = setting(IoType.INT8, "Full-integer TFLite input/output type.")
+    tflite_quantizer: TfliteQuantizer = setting(
+        TfliteQuantizer.CONVERTER, "int8 TFLite by the TFLite converter or the LiteRT Quantizer (ai-edge-quantizer)."
+    )
     calibration: CalibrationMethod = setting(CalibrationMethod.MINMAX, "ONNX static calibration method.")
     activation_type: ActivationType = setting(
         ActivationType.UINT8, "ONNX int8 activation type: uint8 (x86) or int8.", flag="--activation"
@@ -295,6 +305,10 @@ class QuantizeConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "io_type", parse_enum(IoType, self.io_type, "I/O type"))
+        quantizer = parse_enum(TfliteQuantizer, self.tflite_quantizer, "TFLite quantizer")
+        object.__setattr__(self, "tflite_quantizer", quantizer)
+        if quantizer is TfliteQuantizer.LITERT and self.io_type is IoType.UINT8:  # its recipes have no uint8 tensors
+            raise ConfigError("I/O type 'uint8' is not accepted with TFLite quantizer 'litert'; use int8 or float32")
         object.__setattr__(self, "calibration", parse_enum(CalibrationMethod, self.calibration, "calibration"))
         object.__setattr__(self, "activation_type", parse_enum(ActivationType, self.activation_type, "activation"))
         _check_at_least(self, 0, "representative_count")
@@ -326,12 +340,18 @@ class ExportConfig:
     )
     layer_report: bool = setting(True, "Per-layer error of int8 artifacts.")
     layer_report_top: int = setting(10, "Layers listed in the per-layer report.")
+    fallback: int = setting(
+        0, "An int8 artifact that fails validation keeps up to K layers in float, worst first, until it passes."
+    )
+    fallback_rounds: int = setting(20, "Interleaved latency rounds of a fallback artifact against the plain int8 one.")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_enums(ExportFormat, self.formats, "format"))
         object.__setattr__(self, "modes", parse_enums(QuantMode, self.modes, "mode"))
         if self.opset not in ONNX_OPSETS:
             raise ConfigError(f"opset {self.opset!r} is not accepted; tf2onnx converts opsets 13-18")
+        _check_at_least(self, 0, "fallback")
+        _check_at_least(self, 5, "fallback_rounds")
         for name in ("float_agreement", "int8_agreement", "int8_max_drop"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not a percentage in [0, 100]")

@@ -146,7 +146,25 @@ def print_artifacts(result: ExportResult) -> None:
         if a.layer_errors:
             worst = ", ".join(_layer_error_text(e) for e in a.layer_errors[:3])
             console.print(f"{a.path.name} worst layers: {worst}", soft_wrap=True)
+        if a.fallback:
+            console.print(f"{a.path.name} fallback: {fallback_text(a.fallback, a.accuracy)}", soft_wrap=True)
     console.print(f"manifest: {result.manifest_path}")
+
+
+def fallback_text(fallback: dict, accuracy: float) -> str:
+    """'kept stage1_block1_conv1, stage1_block1_conv2 in float: val. acc 10.10 -> 98.95 %, p50@1t 0.21 -> 0.26 ms
+    (1.24x [1.20-1.28])', or what was tried when nothing validated."""
+    tried = ", ".join(step["layer"] for step in fallback["steps"]) or "no layer left to try"
+    before = fallback["before"]["accuracy"]
+    if not fallback["recovered"]:
+        last = fallback["steps"][-1]["accuracy"] if fallback["steps"] else before
+        return (f"no valid artifact with {tried} in float (val. acc {before:.2f} -> {last:.2f} %); "
+                "the plain int8 model is kept")  # fmt: skip
+    cost = fallback["latency"]
+    ratio = cost["ratio"]
+    return (f"kept {tried} in float: val. acc {before:.2f} -> {accuracy:.2f} %, p50@{cost['threads']}t "
+            f"{cost['int8_p50_ms']:.3f} -> {cost['fallback_p50_ms']:.3f} ms "
+            f"({ratio['median']:.2f}x [{ratio['low']:.2f}-{ratio['high']:.2f}] of int8's time)")  # fmt: skip
 
 
 def _layer_error_text(error: dict) -> str:

@@ -2,9 +2,10 @@
 
 Every artifact is run by its own runtime (LiteRT, ONNX Runtime) on the validation images and compared with
 the Keras model before it is called valid: accuracy, top-1 agreement, max |difference| of the (dequantized)
-class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`. The run
-folder gets `labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, versions),
-which is what a camera needs to deploy the model.
+class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`; with `fallback`
+K an int8 one first keeps up to K layers in float until it passes (`export/fallback.py`). The run folder gets
+`labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, versions), which is what a camera
+needs to deploy the model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import numpy as np
 
 from resnet_edge import metrics
 from resnet_edge._tf import keras
-from resnet_edge.config import FLOAT_MODES, INTEGER_MODES, ExportConfig, ExportFormat, QuantizeConfig, QuantMode
+from resnet_edge.config import (
+    FLOAT_MODES,
+    INTEGER_MODES,
+    ExportConfig,
+    ExportFormat,
+    QuantizeConfig,
+    QuantMode,
+    TfliteQuantizer,
+)
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
 from resnet_edge.errors import DataError
@@ -28,7 +37,7 @@ from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.io import LABELS, write_labels
 
 VERSIONED = ("resnet-edge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-             "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy")  # fmt: skip
+             "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "ai-edge-quantizer", "numpy")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class Artifact:
     val_drop: dict[str, Any] | None = None  # metrics.PairedDifference: Keras minus this artifact on validation
     escape_increase: dict[str, Any] | None = None  # this artifact's escape rate minus Keras', validation
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split: reported, never decided on
+    fallback: dict[str, Any] | None = None  # fallback.Fallback: layers kept float, accuracy before, latency cost
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -139,32 +149,40 @@ def _validate(path: Path, fmt: ExportFormat, mode: QuantMode, reference: np.ndar
                     escape_increase=escape.to_dict() if escape else None, test=test.to_dict())  # fmt: skip
 
 
-def _convert(model, qat, fmt, mode, path, fp32_onnx, representative, config, quantize) -> None:
+def _convert(model, qat, fmt, mode, path, fp32_file, representative, config, quantize) -> None:
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.export.tflite import export_tflite
 
     source = qat if mode is QuantMode.QAT else model
     if fmt is ExportFormat.TFLITE:
-        export_tflite(source, mode, path, representative=representative, config=quantize)
+        export_tflite(source, mode, path, representative=representative, config=quantize, fp32_path=fp32_file)
     else:
-        export_onnx(source, mode, path, opset=config.opset, fp32_path=fp32_onnx, representative=representative,
+        export_onnx(source, mode, path, opset=config.opset, fp32_path=fp32_file, representative=representative,
                     config=quantize)  # fmt: skip
 
 
-def _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize) -> list[dict[str, Any]]:
+def _layer_errors(model, fmt, mode, path, fp32_file, representative, config, quantize) -> list[dict[str, Any]]:
     if not config.layer_report or mode is not QuantMode.INT8:
         return []
+    if fmt is ExportFormat.TFLITE and quantize.tflite_quantizer is TfliteQuantizer.LITERT:
+        # the converter's debugger would describe the converter's model: this one's activations instead
+        from resnet_edge.export.tflite import convert
+        from resnet_edge.quantize.layers import tflite_errors
+
+        fp32 = fp32_file.read_bytes() if fp32_file else convert(model, QuantMode.FP32, config=quantize)
+        errors = tflite_errors(path, fp32, model, representative[:16])
+        return [e.to_dict() for e in errors if e.producer][: config.layer_report_top]
     if fmt is ExportFormat.TFLITE:
         from resnet_edge.export.tflite import tflite_converter
         from resnet_edge.quantize.tflite import layer_errors
 
         converter = tflite_converter(model, QuantMode.INT8, representative=representative, config=quantize)
         return layer_errors(converter, representative, top=config.layer_report_top)
-    if fp32_onnx is None:
+    if fp32_file is None:
         return []
     from resnet_edge.quantize.onnx import layer_errors as onnx_layer_errors
 
-    return onnx_layer_errors(fp32_onnx, path, representative[:16], top=config.layer_report_top)
+    return onnx_layer_errors(fp32_file, path, representative[:16], top=config.layer_report_top)
 
 
 def export(
@@ -197,17 +215,23 @@ def export(
     modes = [m for m in QuantMode if m in config.modes]  # fp32 first: the quantized ONNX modes start from it
     artifacts: list[Artifact] = []
     for fmt in (f for f in ExportFormat if f in config.formats):
-        fp32_onnx = None
+        fp32_file = None  # the quantized ONNX modes and the LiteRT Quantizer start from the fp32 file
         for mode in modes:
             path = out / f"model_{mode.value}.{fmt.value}"
             start = time.perf_counter()
-            _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, quantize)
-            if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
-                fp32_onnx = path
+            _convert(model, qat_model, fmt, mode, path, fp32_file, representative, config, quantize)
+            if mode is QuantMode.FP32:
+                fp32_file = path
             artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
-            errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize)
+            errors = _layer_errors(model, fmt, mode, path, fp32_file, representative, config, quantize)
             if errors:
                 artifact = replace(artifact, layer_errors=tuple(errors))
+            if mode is QuantMode.INT8 and not artifact.valid and config.fallback:
+
+                def check(file: Path, fmt: ExportFormat = fmt) -> Artifact:
+                    return _validate(file, fmt, QuantMode.INT8, reference, data, keras_acc, config, 0.0)
+
+                artifact = _fall_back(artifact, model, fmt, fp32_file, representative, config, quantize, check)
             artifacts.append(artifact)
             status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
             console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
@@ -219,6 +243,28 @@ def export(
                         qat_result.qat_accuracy if qat_result else None,
                         qat_result.weight_sparsity if qat_result else None,
                         tuple(a.path.name for a in artifacts if not a.valid))  # fmt: skip
+
+
+def _fall_back(artifact, model, fmt, fp32_file, representative, config, quantize, check) -> Artifact:
+    """`artifact` with up to `config.fallback` layers in float, or as it was with what was tried."""
+    import tempfile
+
+    from resnet_edge.export.fallback import fall_back, requantizer
+    from resnet_edge.export.onnx import export_onnx
+    from resnet_edge.export.tflite import export_tflite
+    from resnet_edge.quantize.layers import LayerNames
+
+    console.print(f"{artifact.path.name} is invalid: keeping up to {config.fallback} layer(s) in float")
+    with tempfile.TemporaryDirectory() as tmp:
+        if fp32_file is None:  # the float model of this format, when fp32 was not asked for
+            fp32_file = Path(tmp) / f"fp32.{fmt.value}"
+            if fmt is ExportFormat.TFLITE:
+                export_tflite(model, QuantMode.FP32, fp32_file)
+            else:
+                export_onnx(model, QuantMode.FP32, fp32_file, opset=config.opset)
+        requant = requantizer(fmt, model, quantize=quantize, representative=representative, fp32=fp32_file)
+        return fall_back(artifact, limit=config.fallback, requantizer=requant, names=LayerNames(model),
+                         validate=check, rounds=config.fallback_rounds)  # fmt: skip
 
 
 def _keras_test(model: keras.Model, data: Dataset) -> dict[str, Any]:
