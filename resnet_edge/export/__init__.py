@@ -234,6 +234,8 @@ def export(
                 artifact = _fall_back(artifact, model, fmt, fp32_file, representative, config, quantize, check)
             artifacts.append(artifact)
             status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
+            if artifact.fallback:
+                status += f" · in float: {', '.join(artifact.fallback['float_layers']) or 'nothing validated'}"
             console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
                           f"{artifact.bytes / 1e6:.2f} MB · {status}")  # fmt: skip
     manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)

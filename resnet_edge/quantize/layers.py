@@ -16,9 +16,10 @@ and after each Quantize/Dequantize pair.
 
 Names: a runtime's names carry the Keras layer names as path segments ('resnet8/stage1_block1_conv1/Conv2D',
 'resnet8/stage1_block1_relu1/Relu;resnet8/stage1_block1_bn1/FusedBatchNormV3;resnet8/stage1_block1_conv1/Conv2D1').
-An op is named by the first of them in the model's order (a fused conv+BN+ReLU by its conv). A tensor is quantized
-where its producer writes it and again where each consumer reads it, so keeping it float takes the producer and
-its consumers: the worst tensor's producer first, then its consumers, one layer a step.
+An op is named by the first of them in the model's order, and a BatchNorm or activation by the layer it follows
+(a fused conv+BN+ReLU, or an ONNX ReLU node, by the conv). A tensor is quantized where its producer writes it and
+again where each consumer reads it, so keeping it float takes the producer and its consumers: the worst tensor's
+producer first, then its consumers, one layer a step.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 
 from resnet_edge._tf import keras, quiet
 
+FOLLOWERS = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)
 TRANSPARENT = {"QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear"}  # they move a tensor, compute nothing
 
 
@@ -54,15 +56,23 @@ class LayerNames:
 
     def __init__(self, model: keras.Model) -> None:
         self.order = {layer.name: i for i, layer in enumerate(model.layers)}
+        # a BatchNorm or activation belongs to the layer it follows: TFLite fuses them into one op, while ONNX keeps
+        # a ReLU node apart, and float for one without the other leaves the tensor between them quantized
+        self.owner: dict[str, str] = {}
+        for layer in model.layers:
+            follows = isinstance(layer, FOLLOWERS) and not isinstance(layer.input, list)
+            source = layer.input._keras_history.layer.name if follows else layer.name
+            self.owner[layer.name] = self.owner.get(source, source)
 
     def all(self, name: str) -> list[str]:
         found = {part for part in re.split(r"[;/:]", name) if part in self.order}
         return sorted(found, key=self.order.__getitem__)
 
     def op(self, name: str) -> str | None:
-        """The Keras layer an op (named by its output tensor, or an ONNX node name) belongs to: the first."""
+        """The Keras layer an op (named by its output tensor, or an ONNX node name) belongs to: the owner of the
+        first layer it names."""
         found = self.all(name)
-        return found[0] if found else None
+        return self.owner[found[0]] if found else None
 
     def value(self, name: str) -> str | None:
         """The Keras layer whose output a tensor holds: the last."""
@@ -128,7 +138,8 @@ def tflite_errors(path: str | Path, reference: bytes, model: keras.Model, images
             err = x - fake_quantize(x, s.scale, s.zero_point, s.dtype)
             signal[s.tensor] = signal.get(s.tensor, 0.0) + np.square(x).sum(0)
             noise[s.tensor] = noise.get(s.tensor, 0.0) + np.square(err).sum(0)
-    errors = [ActivationError(s.tensor, _median_db(signal[s.tensor], noise[s.tensor]), s.producer, s.consumers)
+    # named as the float model names the activation (a QUANTIZE op's output is 'tfl.quantize')
+    errors = [ActivationError(s.source, _median_db(signal[s.tensor], noise[s.tensor]), s.producer, s.consumers)
               for s in sites if s.tensor in signal]  # fmt: skip
     return sorted(errors, key=lambda e: e.sqnr_db)
 
