@@ -102,11 +102,18 @@ def main() -> int:
                              resamples=config.resamples, seed=config.seed)  # fmt: skip
             rows[name]["ratio"][str(t)] = asdict(ratio)
     keras_acc = metrics.accuracy_rate(keras_pred, data.y_test)
-    result = {"model": model.name, "weights": weights, "input": size, "test_images": int(len(data.y_test)),
-              "calibration_images": int(len(images)), "keras_accuracy": keras_acc.to_dict(), "threads": threads,
-              "rounds": args.rounds, "rows": rows,
-              "litert_minus_converter": metrics.PairedDifference.of(correct["litert"], correct["converter"]).to_dict()}
-    # fmt: skip
+    result = {
+        "model": model.name,
+        "weights": weights,
+        "input": size,
+        "test_images": int(len(data.y_test)),
+        "calibration_images": int(len(images)),
+        "keras_accuracy": keras_acc.to_dict(),
+        "threads": threads,
+        "rounds": args.rounds,
+        "rows": rows,
+        "litert_minus_converter": metrics.PairedDifference.of(correct["litert"], correct["converter"]).to_dict(),
+    }
     write_json(args.out / "litert_vs_converter.json", result)
     _print(result)
     return 0
@@ -115,9 +122,11 @@ def main() -> int:
 def _print(result: dict[str, Any]) -> None:
     threads = result["threads"]
     acc = result["keras_accuracy"]
-    print(f"\n{result['model']} at {result['input']}x{result['input']}, weights: {result['weights']}; "
-          f"{result['calibration_images']} calibration images; test n={result['test_images']}, Keras fp32 "
-          f"{acc['value']:.2f} % [{acc['low']:.1f}-{acc['high']:.1f}]; {result['rounds']} interleaved rounds\n")
+    print(
+        f"\n{result['model']} at {result['input']}x{result['input']}, weights: {result['weights']}; "
+        f"{result['calibration_images']} calibration images; test n={result['test_images']}, Keras fp32 "
+        f"{acc['value']:.2f} % [{acc['low']:.1f}-{acc['high']:.1f}]; {result['rounds']} interleaved rounds\n"
+    )
     header = ["int8 TFLite by", "MB", "test acc % [95% CI]", "agreement %",
               *(f"p50 ms @{t}t" for t in threads), *(f"time vs converter @{t}t [95% CI]" for t in threads),
               "Keras to int8 s"]  # fmt: skip
@@ -130,8 +139,10 @@ def _print(result: dict[str, Any]) -> None:
                  *(_ratio(r["ratio"][str(t)]) for t in threads), f"{r['quantize_s']:.1f}"]  # fmt: skip
         print("| " + " | ".join(cells) + " |")
     d = result["litert_minus_converter"]
-    print(f"\ntest accuracy litert - converter, paired: {d['value']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] points "
-          f"(images only one gets right: litert {d['a_only']}, converter {d['b_only']}; McNemar p={d['p_value']:.3f})")
+    print(
+        f"\ntest accuracy litert - converter, paired: {d['value']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] points "
+        f"(images only one gets right: litert {d['a_only']}, converter {d['b_only']}; McNemar p={d['p_value']:.3f})"
+    )
 
 
 def _ratio(ratio: dict[str, float]) -> str:

@@ -129,9 +129,7 @@ def test_export_cli_prints_the_fallback(capsys, outlier, digits, tmp_path) -> No
                  "--fallback-rounds", "5"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "model_int8.tflite fallback: kept stage1_block1_conv1, stage1_block1_conv2 in float" in " ".join(
-        out.split()
-    )
+    assert "model_int8.tflite fallback: kept stage1_block1_conv1, stage1_block1_conv2 in float" in " ".join(out.split())
 
 
 def test_nothing_kept_float_is_the_converters_own_int8(outlier, digits) -> None:
