@@ -195,3 +195,11 @@ def test_fallback_is_a_count_of_layers() -> None:
 
     with pytest.raises(ConfigError, match="fallback -1 is not accepted"):
         ExportConfig(fallback=-1)
+
+
+def test_build_takes_fallback_and_the_quantizer(capsys) -> None:
+    import yaml
+
+    assert main(["build", "--fallback", "2", "--tflite-quantizer", "litert", "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["export"]["fallback"] == 2 and resolved["quantize"]["tflite_quantizer"] == "litert"
