@@ -6,9 +6,9 @@ into the model, an int8 input's scale is ~1 and its zero point -128, so raw uint
 Selective int8 (the float fallback): the converter has no denylist of its own in TF 2.21; its quantization debugger
 keeps nodes in float (`QuantizationDebugOptions(denylisted_nodes=...)`) by calibrating once
 (`_experimental_calibrate_only`) and quantizing the calibrated model with `mlir_quantize(denylisted_nodes=...)`.
-`calibrate` and `quantize_calibrated` do those two steps, with the artifact's I/O type (the debugger's own model
-has int8 I/O only). With nothing kept float the result computes what `converter.convert()` writes (the same
-outputs on every image, tests/test_fallback.py).
+`calibrate` and `quantize_calibrated` do those two steps, with the artifact's I/O type (the debugger's model has
+float or int8 I/O, by its `fully_quantize`, never uint8). With nothing kept float the result computes what
+`converter.convert()` writes (the same outputs on every image, tests/test_fallback.py).
 """
 
 from __future__ import annotations
