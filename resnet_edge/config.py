@@ -256,6 +256,13 @@ class ActivationType(StrEnum):
     INT8 = "int8"
 
 
+class TfliteQuantizer(StrEnum):
+    """What turns the float model into an int8 TFLite model (post-training, the same calibration images)."""
+
+    CONVERTER = "converter"  # the TFLite converter's own quantizer (representative_dataset), as TF documents it
+    LITERT = "litert"  # the LiteRT Quantizer (ai-edge-quantizer) on the fp32 .tflite: recipe static_wi8_ai8
+
+
 class Provider(StrEnum):
     """ONNX Runtime execution provider for benchmarks (TFLite and Keras run on the CPU)."""
 
@@ -313,6 +320,9 @@ class QuantizeConfig:
     per_channel: bool = setting(True, "Per-channel weights (per-tensor for accelerators that need it).",
                                 flag="--per-channel/--per-tensor")  # fmt: skip
     io_type: IoType = setting(IoType.INT8, "Full-integer TFLite input/output type.")
+    tflite_quantizer: TfliteQuantizer = setting(
+        TfliteQuantizer.CONVERTER, "int8 TFLite by the TFLite converter or the LiteRT Quantizer (ai-edge-quantizer)."
+    )
     calibration: CalibrationMethod = setting(CalibrationMethod.MINMAX, "ONNX static calibration method.")
     activation_type: ActivationType = setting(
         ActivationType.UINT8, "ONNX int8 activation type: uint8 (x86) or int8.", flag="--activation"
@@ -332,6 +342,10 @@ class QuantizeConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "io_type", parse_enum(IoType, self.io_type, "I/O type"))
+        quantizer = parse_enum(TfliteQuantizer, self.tflite_quantizer, "TFLite quantizer")
+        object.__setattr__(self, "tflite_quantizer", quantizer)
+        if quantizer is TfliteQuantizer.LITERT and self.io_type is IoType.UINT8:  # its recipes have no uint8 tensors
+            raise ConfigError("I/O type 'uint8' is not accepted with TFLite quantizer 'litert'; use int8 or float32")
         object.__setattr__(self, "calibration", parse_enum(CalibrationMethod, self.calibration, "calibration"))
         object.__setattr__(self, "activation_type", parse_enum(ActivationType, self.activation_type, "activation"))
         _check_at_least(self, 0, "representative_count")
@@ -371,6 +385,10 @@ class ExportConfig:
         "Make the TFLite int8 artifacts for this accelerator (edgetpu: uint8 I/O, per-tensor weights) and record "
         "`resnet-edge check`'s verdict on each TFLite artifact.",
     )
+    fallback: int = setting(
+        0, "An int8 artifact that fails validation keeps up to K layers in float, worst first, until it passes."
+    )
+    fallback_rounds: int = setting(20, "Interleaved latency rounds of a fallback artifact against the plain int8 one.")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_enums(ExportFormat, self.formats, "format"))
@@ -387,6 +405,8 @@ class ExportConfig:
         if ExportFormat.TFLM in self.formats and QuantMode.INT8 not in self.modes:
             modes = ",".join(m.value for m in self.modes)
             raise ConfigError(f"--format tflm embeds the int8 TFLite model; add int8 to --mode (received {modes})")
+        _check_at_least(self, 0, "fallback")
+        _check_at_least(self, 5, "fallback_rounds")
         for name in ("float_agreement", "int8_agreement", "int8_max_drop"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} is not a percentage in [0, 100]")

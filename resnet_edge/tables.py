@@ -162,12 +162,30 @@ def print_artifacts(result: ExportResult) -> None:
             console.print(
                 f"{a.path.name} on {a.target_check['target']}: {verdict_text(a.target_check)}", soft_wrap=True
             )
+        if a.fallback:
+            console.print(f"{a.path.name} fallback: {fallback_text(a.fallback, a.accuracy)}", soft_wrap=True)
     if result.tflm is not None:
         b = result.tflm
         console.print(f"TensorFlow Lite Micro: {b.source.name}, {b.header.name} ({b.model.name}, {b.model_bytes:,} "
                       f"bytes; {len(b.ops)} operators: {', '.join(b.ops)}; arena {b.arena_bytes:,} bytes for "
                       f"{b.activation_bytes:,} planned activations)", soft_wrap=True)  # fmt: skip
     console.print(f"manifest: {result.manifest_path}")
+
+
+def fallback_text(fallback: dict, accuracy: float) -> str:
+    """'kept stage1_block1_conv1, stage1_block1_conv2 in float: val. acc 10.10 -> 98.95 %, p50@1t 0.21 -> 0.26 ms
+    (1.24x [1.20-1.28])', or what was tried when nothing validated."""
+    tried = ", ".join(step["layer"] for step in fallback["steps"]) or "no layer left to try"
+    before = fallback["before"]["accuracy"]
+    if not fallback["recovered"]:
+        last = fallback["steps"][-1]["accuracy"] if fallback["steps"] else before
+        return (f"no valid artifact with {tried} in float (val. acc {before:.2f} -> {last:.2f} %); "
+                "the plain int8 model is kept")  # fmt: skip
+    cost = fallback["latency"]
+    ratio = cost["ratio"]
+    return (f"kept {tried} in float: val. acc {before:.2f} -> {accuracy:.2f} %, p50@{cost['threads']}t "
+            f"{cost['int8_p50_ms']:.3f} -> {cost['fallback_p50_ms']:.3f} ms "
+            f"({ratio['median']:.2f}x [{ratio['low']:.2f}-{ratio['high']:.2f}] of int8's time)")  # fmt: skip
 
 
 def _layer_error_text(error: dict) -> str:

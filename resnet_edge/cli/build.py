@@ -19,7 +19,8 @@ BUILD_OPTIONS = (("model", "depth"), ("model", "input_size"), ("data", "source")
                  ("train", "min_accuracy"), ("prune", "max_accuracy_drop"), ("prune", "target_macs"),
                  ("prune", "step_epochs"), ("prune", "max_escape_increase"), ("prune", "target_latency"),
                  ("prune", "target_runtime"), ("data", "good_class"),
-                 ("export", "formats"), ("bench", "threads"), ("bench", "rounds"),
+                 ("export", "formats"), ("export", "fallback"), ("quantize", "tflite_quantizer"),
+                 ("bench", "threads"), ("bench", "rounds"),
                  ("bench", "deploy_size"))  # fmt: skip
 _MODES = ",".join(m.value for m in BuildConfig().export.modes if m is not QuantMode.FP32)
 SEEDED = ("data", "train", "prune", "quantize", "bench")

@@ -2,10 +2,11 @@
 
 Every artifact is run by its own runtime (LiteRT, ONNX Runtime) on the validation images and compared with
 the Keras model before it is called valid: accuracy, top-1 agreement, max |difference| of the (dequantized)
-class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`. The run
-folder gets `labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, flash and peak
-RAM, versions), which is what a camera needs to deploy the model. `tflm` adds a TensorFlow Lite Micro bundle
-(`model_data.cc` / `.h`) of the int8 TFLite artifact, which it converts and validates even without `tflite`.
+class scores. An artifact that fails its thresholds is kept, marked invalid in `manifest.json`; with `fallback`
+K an int8 one first keeps up to K layers in float until it passes (`export/fallback.py`). The run folder gets
+`labels.txt` and `manifest.json` (sha256, tensor specs, preprocessing, accuracy, flash and peak RAM, versions),
+which is what a camera needs to deploy the model. `tflm` adds a TensorFlow Lite Micro bundle (`model_data.cc` /
+`.h`) of the int8 TFLite artifact, which it converts and validates even without `tflite`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from resnet_edge.config import (
     ExportFormat,
     QuantizeConfig,
     QuantMode,
+    TfliteQuantizer,
 )
 from resnet_edge.console import console
 from resnet_edge.data import Dataset
@@ -40,7 +42,7 @@ from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.io import LABELS, write_labels
 
 VERSIONED = ("resnet-edge", "tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
-             "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "numpy")  # fmt: skip
+             "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "ai-edge-quantizer", "numpy")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Artifact:
     test: dict[str, Any] | None = None  # metrics.ClassReport on the test split: reported, never decided on
     target_check: dict[str, Any] | None = None  # check.CheckResult against ExportConfig.target (TFLite artifacts)
     footprint: dict[str, Any] | None = None  # resnet_edge.footprint.Footprint: flash (file, weights), peak RAM
+    fallback: dict[str, Any] | None = None  # fallback.Fallback: layers kept float, accuracy before, latency cost
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -155,32 +158,40 @@ def _validate(path: Path, fmt: ExportFormat, mode: QuantMode, reference: np.ndar
                     escape_increase=escape.to_dict() if escape else None, test=test.to_dict())  # fmt: skip
 
 
-def _convert(model, qat, fmt, mode, path, fp32_onnx, representative, config, quantize) -> None:
+def _convert(model, qat, fmt, mode, path, fp32_file, representative, config, quantize) -> None:
     from resnet_edge.export.onnx import export_onnx
     from resnet_edge.export.tflite import export_tflite
 
     source = qat if mode is QuantMode.QAT else model
     if fmt is ExportFormat.TFLITE:
-        export_tflite(source, mode, path, representative=representative, config=quantize)
+        export_tflite(source, mode, path, representative=representative, config=quantize, fp32_path=fp32_file)
     else:
-        export_onnx(source, mode, path, opset=config.opset, fp32_path=fp32_onnx, representative=representative,
+        export_onnx(source, mode, path, opset=config.opset, fp32_path=fp32_file, representative=representative,
                     config=quantize)  # fmt: skip
 
 
-def _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, quantize) -> list[dict[str, Any]]:
+def _layer_errors(model, fmt, mode, path, fp32_file, representative, config, quantize) -> list[dict[str, Any]]:
     if not config.layer_report or mode is not QuantMode.INT8:
         return []
+    if fmt is ExportFormat.TFLITE and quantize.tflite_quantizer is TfliteQuantizer.LITERT:
+        # the converter's debugger would describe the converter's model: this one's activations instead
+        from resnet_edge.export.tflite import convert
+        from resnet_edge.quantize.layers import tflite_errors
+
+        fp32 = fp32_file.read_bytes() if fp32_file else convert(model, QuantMode.FP32, config=quantize)
+        errors = tflite_errors(path, fp32, model, representative[:16])
+        return [e.to_dict() for e in errors if e.producer][: config.layer_report_top]
     if fmt is ExportFormat.TFLITE:
         from resnet_edge.export.tflite import tflite_converter
         from resnet_edge.quantize.tflite import layer_errors
 
         converter = tflite_converter(model, QuantMode.INT8, representative=representative, config=quantize)
         return layer_errors(converter, representative, top=config.layer_report_top)
-    if fp32_onnx is None:
+    if fp32_file is None:
         return []
     from resnet_edge.quantize.onnx import layer_errors as onnx_layer_errors
 
-    return onnx_layer_errors(fp32_onnx, path, representative[:16], top=config.layer_report_top)
+    return onnx_layer_errors(fp32_file, path, representative[:16], top=config.layer_report_top)
 
 
 def export(
@@ -212,21 +223,33 @@ def export(
         qat_model = qat_result.model
     tflite_quantize = for_target(quantize, config.target)  # what the accelerator needs: I/O type, per-tensor weights
     artifacts: list[Artifact] = []
-    fp32_onnx, tflm = None, None
+    fp32_files: dict[ExportFormat, Path] = {}  # the quantized ONNX modes and the LiteRT Quantizer start from it
+    tflm = None
     for fmt, mode in _conversions(config):
         path = out / f"model_{mode.value}.{fmt.value}"
         fmt_quantize = tflite_quantize if fmt is ExportFormat.TFLITE else quantize
+        fp32_file = fp32_files.get(fmt)
         start = time.perf_counter()
-        _convert(model, qat_model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
-        if fmt is ExportFormat.ONNX and mode is QuantMode.FP32:
-            fp32_onnx = path
+        _convert(model, qat_model, fmt, mode, path, fp32_file, representative, config, fmt_quantize)
+        if mode is QuantMode.FP32:
+            fp32_files[fmt] = fp32_file = path
         artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
-        errors = _layer_errors(model, fmt, mode, path, fp32_onnx, representative, config, fmt_quantize)
-        artifact = replace(artifact, layer_errors=tuple(errors), footprint=footprint(path).to_dict())
+        errors = _layer_errors(model, fmt, mode, path, fp32_file, representative, config, fmt_quantize)
+        if errors:
+            artifact = replace(artifact, layer_errors=tuple(errors))
+        if mode is QuantMode.INT8 and not artifact.valid and config.fallback:
+
+            def revalidate(file: Path, fmt: ExportFormat = fmt) -> Artifact:
+                return _validate(file, fmt, QuantMode.INT8, reference, data, keras_acc, config, 0.0)
+
+            artifact = _fall_back(artifact, model, fmt, fp32_file, representative, config, fmt_quantize, revalidate)
+        artifact = replace(artifact, footprint=footprint(artifact.path).to_dict())
         if config.target is not None and fmt is ExportFormat.TFLITE:
             artifact = replace(artifact, target_check=check(path, config=CheckConfig(target=config.target)).to_dict())
         artifacts.append(artifact)
         status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
+        if artifact.fallback:
+            status += f" · in float: {', '.join(artifact.fallback['float_layers']) or 'nothing validated'}"
         ram = artifact.footprint["ram_bytes"]
         console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
                       f"{artifact.bytes / 1e6:.2f} MB"
@@ -258,6 +281,28 @@ def _conversions(config: ExportConfig) -> list[tuple[ExportFormat, QuantMode]]:
     if ExportFormat.TFLM in config.formats and (ExportFormat.TFLITE, QuantMode.INT8) not in found:
         found.insert(0, (ExportFormat.TFLITE, QuantMode.INT8))
     return found
+
+
+def _fall_back(artifact, model, fmt, fp32_file, representative, config, quantize, check) -> Artifact:
+    """`artifact` with up to `config.fallback` layers in float, or as it was with what was tried."""
+    import tempfile
+
+    from resnet_edge.export.fallback import fall_back, requantizer
+    from resnet_edge.export.onnx import export_onnx
+    from resnet_edge.export.tflite import export_tflite
+    from resnet_edge.quantize.layers import LayerNames
+
+    console.print(f"{artifact.path.name} is invalid: keeping up to {config.fallback} layer(s) in float")
+    with tempfile.TemporaryDirectory() as tmp:
+        if fp32_file is None:  # the float model of this format, when fp32 was not asked for
+            fp32_file = Path(tmp) / f"fp32.{fmt.value}"
+            if fmt is ExportFormat.TFLITE:
+                export_tflite(model, QuantMode.FP32, fp32_file)
+            else:
+                export_onnx(model, QuantMode.FP32, fp32_file, opset=config.opset)
+        requant = requantizer(fmt, model, quantize=quantize, representative=representative, fp32=fp32_file)
+        return fall_back(artifact, limit=config.fallback, requantizer=requant, names=LayerNames(model),
+                         validate=check, rounds=config.fallback_rounds)  # fmt: skip
 
 
 def _keras_test(model: keras.Model, data: Dataset) -> dict[str, Any]:

@@ -7,6 +7,8 @@
   `tflite.layer_errors` (TFLite's quantization debugger).
 - `onnx.quantize_onnx`: ONNX Runtime's fp16, dynamic and static (QDQ) quantization of an fp32 ONNX file, and
   `onnx.layer_errors` (ONNX Runtime's QDQ debugger).
+- `litert.quantize_litert`: full-integer TFLite by the LiteRT Quantizer (`ai-edge-quantizer`) from the fp32 file.
+- `layers`: which layer an int8 model loses most in, named by its Keras name (what the float fallback keeps float).
 
 The export stage calls these to write each artifact; nothing here writes an artifact on its own.
 """

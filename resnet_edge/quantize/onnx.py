@@ -2,12 +2,14 @@
 
 Static int8 follows ONNX Runtime's recipe: `quant_pre_process` (shape inference and graph optimization), then
 `quantize_static` in QDQ format with per-channel int8 weights and activations calibrated on representative
-training images. fp16 keeps float32 inputs and outputs, so the camera code stays the same.
+training images. fp16 keeps float32 inputs and outputs, so the camera code stays the same. A layer kept in float
+(the fallback) is ONNX Runtime's `nodes_to_exclude`: named by the nodes of the pre-processed model.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ def input_name(path: Path) -> str:
     return onnx.load(str(path), load_external_data=False).graph.input[0].name
 
 
-def _preprocessed(fp32: Path, folder: str) -> Path:
+def preprocessed(fp32: Path, folder: str) -> Path:
     """ONNX Runtime's quantization pre-processing: shape inference and graph optimization (fusions)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -51,7 +53,9 @@ def _preprocessed(fp32: Path, folder: str) -> Path:
     return pre
 
 
-def _static(fp32: Path, path: Path, representative: np.ndarray, config: QuantizeConfig) -> None:
+def _static(fp32: Path, path: Path, representative: np.ndarray, config: QuantizeConfig,
+            keep_float: Callable[[str], bool] | None) -> None:  # fmt: skip
+    import onnx
     from onnxruntime.quantization import CalibrationMethod as OrtCal
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -59,13 +63,15 @@ def _static(fp32: Path, path: Path, representative: np.ndarray, config: Quantize
                CalibrationMethod.PERCENTILE: OrtCal.Percentile}  # fmt: skip
     activation = QuantType.QUInt8 if config.activation_type is ActivationType.UINT8 else QuantType.QInt8
     with tempfile.TemporaryDirectory() as tmp_dir:
-        pre = _preprocessed(fp32, tmp_dir)
+        pre = preprocessed(fp32, tmp_dir)
+        nodes = onnx.load(str(pre), load_external_data=False).graph.node
+        excluded = [n.name for n in nodes if keep_float and keep_float(n.name)]
         with atomic_path(path) as tmp, quiet():
             quantize_static(str(pre), str(tmp), CalibrationReader(representative, input_name(pre)),
                             quant_format=QuantFormat.QDQ, per_channel=config.per_channel,
                             activation_type=activation, weight_type=QuantType.QInt8,
                             reduce_range=config.reduce_range,
-                            calibrate_method=methods[config.calibration],
+                            calibrate_method=methods[config.calibration], nodes_to_exclude=excluded,
                             extra_options={"CalibTensorRangeSymmetric": False})  # fmt: skip
 
 
@@ -73,14 +79,21 @@ def _dynamic(fp32: Path, path: Path, config: QuantizeConfig) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp_dir, atomic_path(path) as tmp, quiet():
-        quantize_dynamic(str(_preprocessed(fp32, tmp_dir)), str(tmp), per_channel=config.per_channel,
+        quantize_dynamic(str(preprocessed(fp32, tmp_dir)), str(tmp), per_channel=config.per_channel,
                          reduce_range=config.reduce_range, weight_type=QuantType.QInt8)  # fmt: skip
 
 
 def quantize_onnx(
-    fp32: Path, mode: QuantMode, path: Path, *, representative: np.ndarray | None, config: QuantizeConfig
+    fp32: Path,
+    mode: QuantMode,
+    path: Path,
+    *,
+    representative: np.ndarray | None,
+    config: QuantizeConfig,
+    keep_float: Callable[[str], bool] | None = None,
 ) -> Path:
-    """Write the `mode` (fp16, dynamic, int8) version of the fp32 ONNX file `fp32` to `path`, atomically."""
+    """Write the `mode` (fp16, dynamic, int8) version of the fp32 ONNX file `fp32` to `path`, atomically; int8 keeps
+    the nodes whose names `keep_float` accepts in float."""
     if mode is QuantMode.FP16:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -93,7 +106,7 @@ def quantize_onnx(
     elif mode is QuantMode.INT8:
         if representative is None:
             raise ValueError("int8 ONNX needs representative images")
-        _static(fp32, path, representative, config)
+        _static(fp32, path, representative, config, keep_float)
     else:
         raise ValueError(f"ONNX Runtime does not quantize mode {mode.value} (fp32 and qat convert directly)")
     return path

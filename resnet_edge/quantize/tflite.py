@@ -2,6 +2,13 @@
 
 Full-integer models take int8 (default), uint8 or float32 input and output; with the pixel normalization baked
 into the model, an int8 input's scale is ~1 and its zero point -128, so raw uint8 pixels map onto it exactly.
+
+Selective int8 (the float fallback): the converter has no denylist of its own in TF 2.21; its quantization debugger
+keeps nodes in float (`QuantizationDebugOptions(denylisted_nodes=...)`) by calibrating once
+(`_experimental_calibrate_only`) and quantizing the calibrated model with `mlir_quantize(denylisted_nodes=...)`.
+`calibrate` and `quantize_calibrated` do those two steps, with the artifact's I/O type (the debugger's model has
+float or int8 I/O, by its `fully_quantize`, never uint8). With nothing kept float the result computes what
+`converter.convert()` writes (the same outputs on every image, tests/test_fallback.py).
 """
 
 from __future__ import annotations
@@ -72,3 +79,34 @@ def layer_errors(converter: Any, representative: np.ndarray, *, top: int = 10) -
                      "rmse_per_scale": rmse / scale if scale else None})  # fmt: skip
     rows.sort(key=lambda r: -(r["rmse_per_scale"] or 0.0))
     return rows[:top]
+
+
+def calibrate(converter: Any) -> bytes:
+    """The calibrated float model of `converter` (configured for int8): the debugger's first step."""
+    converter.experimental_mlir_quantizer = True  # what QuantizationDebugger sets before calibrating
+    converter._experimental_calibrate_only = True
+    with quiet():
+        return converter.convert()
+
+
+def quantize_calibrated(calibrated: bytes, config: QuantizeConfig, *, keep_float: Callable[[str], bool]) -> bytes:
+    """A full-integer model from `calibrate`'s output; every op whose output tensor name `keep_float` accepts
+    runs in float (dequantized in, quantized out)."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    denylisted = [name for name in op_outputs(calibrated) if keep_float(name)]
+    io_type = _IO_TYPES[config.io_type]
+    with quiet():
+        return mlir_quantize(calibrated, disable_per_channel=not config.per_channel, input_data_type=io_type,
+                             output_data_type=io_type, denylisted_nodes=denylisted or None)  # fmt: skip
+
+
+def op_outputs(flatbuffer: bytes) -> list[str]:
+    """The output tensor name of every operator of a .tflite flatbuffer, in execution order."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # no default delegate: XNNPACK would replace the ops by DELEGATE nodes
+    interp = Interpreter(model_content=flatbuffer,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # fmt: skip
+    names = {t["index"]: t["name"] for t in interp.get_tensor_details()}
+    return [names[op["outputs"][0]] for op in interp._get_ops_details() if len(op["outputs"])]
