@@ -51,6 +51,9 @@ def test_bench_and_manifest_compare_against_the_uncompressed_model(run) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     assert {"baseline/model.keras", "pruned/model.keras"} <= set(manifest["keras_models"])
     assert all(a["path"].startswith("export/") and len(a["sha256"]) == 64 for a in manifest["artifacts"])
+    assert all(a["footprint"]["ram_bytes"] > 0 for a in manifest["artifacts"])
+    assert int8["footprint"]["ram_bytes"] == next(a for a in manifest["artifacts"]
+                                                  if a["path"] == int8["name"])["footprint"]["ram_bytes"]  # fmt: skip
 
 
 def test_the_speedup_is_attributed_to_runtime_depth_and_int8(run) -> None:
@@ -92,6 +95,7 @@ def test_report_is_self_contained(run) -> None:
     assert "data:image/png;base64," in html and "src='baseline" not in html
     md = (run / "report.md").read_text()
     assert "export/model_int8.tflite" in md and "speed-up" in md
+    assert "| flash (MB) | peak RAM (KiB) |" in md
 
 
 def test_rerun_reuses_finished_stages_and_redoes_changed_ones(run) -> None:
