@@ -121,6 +121,14 @@ def make_optimizer(config: TrainConfig, recipe: Recipe, steps_per_epoch: int) ->
     return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
 
 
+def teacher_copy(model: keras.Model) -> keras.Model:
+    """A copy to distill from: distillation freezes its teacher's layers, and the caller's model stays as it was
+    (made where it is called: under a distribution strategy's scope, its variables live there)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def logits_model(model: keras.Model) -> keras.Model:
     """The model up to its classifier's logits (before the softmax): what distillation softens."""
     return keras.Model(model.input, model.get_layer("head_dense").output)
@@ -306,9 +314,7 @@ def _build_and_compile(model_config, config, recipe, strategy, steps, mixed, xla
             _freeze_batch_norm(student)
         model = student
         if teacher is not None:  # the teacher's variables must live under the same strategy
-            inner = keras.models.clone_model(teacher)
-            inner.set_weights(teacher.get_weights())
-            model = Distiller(student, inner)
+            model = Distiller(student, teacher_copy(teacher))
         _compile(model, make_optimizer(config, recipe, steps), RECIPES[recipe].label_smoothing, xla)
     return model, student
 

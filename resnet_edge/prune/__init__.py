@@ -35,7 +35,7 @@ from resnet_edge.models.io import MODEL, save_keras, save_model_config
 from resnet_edge.models.resnet import build_resnet, copy_weights_by_name
 from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.prune.latency import LatencyProbe, Timed, block_costs
-from resnet_edge.train import Lessons
+from resnet_edge.train import Lessons, teacher_copy
 
 PRUNE_LOG = "prune.json"
 _ADD = re.compile(r"^stage(\d+)_block(\d+)_add$")
@@ -614,7 +614,7 @@ class _Search:
         self.data, self.config, self.base_pred, self.steps, self.out = data, config, base_pred, steps, out
         self.models: dict[int, keras.Model] = {0: original}
         self.configs: dict[int, ModelConfig] = {0: original_config}
-        self.teacher = _frozen_copy(original) if config.distill else None
+        self.teacher = teacher_copy(original) if config.distill else None
         self._lessons: Lessons | None | bool = False  # drawn at the first step (None: too large to keep)
         self.clock = clock
         self.probe = LatencyProbe(config, data, out / "latency")
@@ -819,13 +819,6 @@ class _Search:
                 scores = self._rescore(current, scores, order, batch, before, origin)
         if rejections >= config.patience:
             self.stopped_by = f"the budget ({why}, {rejections} rejections in a row)"
-
-
-def _frozen_copy(model: keras.Model) -> keras.Model:
-    """A copy to distill from: distillation freezes its teacher's layers, and the caller's model stays as it was."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _renumber(origin: dict[str, str], model: keras.Model, config: ModelConfig, removed: list[str]) -> dict[str, str]:
