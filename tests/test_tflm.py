@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +123,29 @@ def test_cli_export_format_tflm_writes_the_bundle_beside_the_int8_artifact(tmp_p
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tflm"]["model"] == "model_int8.tflite" and manifest["tflm"]["ops"][0] == "CONV_2D"
     assert manifest["artifacts"][0]["footprint"]["ram_bytes"] == manifest["tflm"]["activation_bytes"] > 0
+
+
+def test_a_refused_bundle_leaves_the_previous_export_as_it_was(tmp_path, capsys, monkeypatch) -> None:
+    import resnet_edge.export as export_stage
+
+    for depth in (8, 14):
+        build_resnet(ModelConfig(depth=depth, classes=5)).save(tmp_path / f"resnet{depth}.keras")
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--mode", "int8", "--representative", "10", "--no-layer-report", "--allow-invalid",
+            *DATA]  # fmt: skip
+    assert main(["export", "--model", str(tmp_path / "resnet8.keras"), "--format", "tflite", *args]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def refuse(tflite: Path, folder: Path) -> None:  # as write_tflm refuses a model with an operator TFLM lacks
+        raise ConfigError(f"--format tflm: TFLite Micro has no kernel for REDUCE_PROD in '{tflite.name}'")
+
+    monkeypatch.setattr(export_stage, "write_tflm", refuse)
+    # another model: a model_int8.tflite of other bytes, which must not replace the previous one
+    code = main(["export", "--model", str(tmp_path / "resnet14.keras"), "--format", "tflite", "--format", "tflm",
+                 *args])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "no kernel for REDUCE_PROD" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing replaced, nothing left half-done
 
 
 def test_cli_tflm_without_int8_is_one_line_exit_2(tmp_path, capsys) -> None:

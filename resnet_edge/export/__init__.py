@@ -37,7 +37,7 @@ from resnet_edge.data import Dataset
 from resnet_edge.errors import DataError
 from resnet_edge.export.tflm import TflmBundle, write_tflm
 from resnet_edge.footprint import footprint
-from resnet_edge.fsutil import read_json, sha256, write_json
+from resnet_edge.fsutil import read_json, sha256, staged_folder, write_json
 from resnet_edge.models.config import ModelConfig
 from resnet_edge.models.io import LABELS, write_labels
 
@@ -204,7 +204,9 @@ def export(
     model_config: ModelConfig | None = None,
     qat_model: keras.Model | None = None,
 ) -> ExportResult:
-    """Write every (format, mode) artifact of `config` to `out`, validated, with labels.txt and manifest.json."""
+    """Write every (format, mode) artifact of `config` to `out`, validated, with labels.txt and manifest.json.
+    They are written to a staging folder and moved into `out` together at the end: a refusal or an error halfway
+    (a model TFLite Micro cannot run, a failed conversion) leaves `out` as it was."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     representative = None
@@ -214,13 +216,43 @@ def export(
         representative = representative_images(data, quantize.representative_count, quantize.seed)
     reference = model.predict(data.x_val.astype(np.float32), batch_size=256, verbose=0)
     keras_acc = metrics.accuracy(reference, data.y_val)
-    write_labels(out, data.class_names)
     qat_result = None
     if QuantMode.QAT in config.modes and qat_model is None:
         from resnet_edge.quantize import quantize as run_qat
 
         qat_result = run_qat(model, config=quantize, data=data, out=out)
         qat_model = qat_result.model
+    with staged_folder(out) as stage:
+        write_labels(stage, data.class_names)
+        sources = _Sources(model, qat_model, data, representative, reference, keras_acc)
+        artifacts, tflm = _write_artifacts(sources, config, quantize, stage)
+        manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)
+        if tflm is not None:
+            manifest["tflm"] = tflm.to_dict()
+        write_json(stage / MANIFEST, manifest)
+    artifacts = [replace(a, path=out / a.path.name) for a in artifacts]
+    if tflm is not None:
+        tflm = replace(tflm, model=out / tflm.model.name, source=out / tflm.source.name, header=out / tflm.header.name)
+    return ExportResult(out, tuple(artifacts), keras_acc, out / MANIFEST,
+                        qat_result.qat_accuracy if qat_result else None,
+                        qat_result.weight_sparsity if qat_result else None,
+                        tuple(a.path.name for a in artifacts if not a.valid), _not_ready(artifacts), tflm)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """What every artifact is converted from and validated against."""
+
+    model: keras.Model
+    qat_model: keras.Model | None
+    data: Dataset
+    representative: np.ndarray | None
+    reference: np.ndarray  # the Keras model's scores on the validation split
+    keras_acc: float
+
+
+def _write_artifacts(src: _Sources, config: ExportConfig, quantize: QuantizeConfig, out: Path
+                     ) -> tuple[list[Artifact], TflmBundle | None]:  # fmt: skip
     tflite_quantize = for_target(quantize, config.target)  # what the accelerator needs: I/O type, per-tensor weights
     artifacts: list[Artifact] = []
     fp32_files: dict[ExportFormat, Path] = {}  # the quantized ONNX modes and the LiteRT Quantizer start from it
@@ -230,41 +262,38 @@ def export(
         fmt_quantize = tflite_quantize if fmt is ExportFormat.TFLITE else quantize
         fp32_file = fp32_files.get(fmt)
         start = time.perf_counter()
-        _convert(model, qat_model, fmt, mode, path, fp32_file, representative, config, fmt_quantize)
+        _convert(src.model, src.qat_model, fmt, mode, path, fp32_file, src.representative, config, fmt_quantize)
         if mode is QuantMode.FP32:
             fp32_files[fmt] = fp32_file = path
-        artifact = _validate(path, fmt, mode, reference, data, keras_acc, config, time.perf_counter() - start)
-        errors = _layer_errors(model, fmt, mode, path, fp32_file, representative, config, fmt_quantize)
+
+        def revalidate(file: Path, fmt: ExportFormat = fmt, mode: QuantMode = mode, seconds: float = 0.0) -> Artifact:
+            return _validate(file, fmt, mode, src.reference, src.data, src.keras_acc, config, seconds)
+
+        artifact = revalidate(path, seconds=time.perf_counter() - start)
+        errors = _layer_errors(src.model, fmt, mode, path, fp32_file, src.representative, config, fmt_quantize)
         if errors:
             artifact = replace(artifact, layer_errors=tuple(errors))
         if mode is QuantMode.INT8 and not artifact.valid and config.fallback:
-
-            def revalidate(file: Path, fmt: ExportFormat = fmt) -> Artifact:
-                return _validate(file, fmt, QuantMode.INT8, reference, data, keras_acc, config, 0.0)
-
-            artifact = _fall_back(artifact, model, fmt, fp32_file, representative, config, fmt_quantize, revalidate)
+            artifact = _fall_back(artifact, src.model, fmt, fp32_file, src.representative, config, fmt_quantize,
+                                  revalidate)  # fmt: skip
         artifact = replace(artifact, footprint=footprint(artifact.path).to_dict())
         if config.target is not None and fmt is ExportFormat.TFLITE:
             artifact = replace(artifact, target_check=check(path, config=CheckConfig(target=config.target)).to_dict())
         artifacts.append(artifact)
-        status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
-        if artifact.fallback:
-            status += f" · in float: {', '.join(artifact.fallback['float_layers']) or 'nothing validated'}"
-        ram = artifact.footprint["ram_bytes"]
-        console.print(f"{path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
-                      f"{artifact.bytes / 1e6:.2f} MB"
-                      f"{f', peak RAM {ram / 1024:,.1f} KiB' if ram is not None else ''} · {status}")  # fmt: skip
+        _print_artifact(artifact)
         if fmt is ExportFormat.TFLITE and mode is QuantMode.INT8 and ExportFormat.TFLM in config.formats:
             tflm = write_tflm(path, out)  # before any ONNX work: a model TFLite Micro cannot run stops here
-    manifest = _manifest(model, artifacts, data, keras_acc, config, quantize, model_config, qat_result)
-    if tflm is not None:
-        manifest["tflm"] = tflm.to_dict()
-    manifest_path = out / MANIFEST
-    write_json(manifest_path, manifest)
-    return ExportResult(out, tuple(artifacts), keras_acc, manifest_path,
-                        qat_result.qat_accuracy if qat_result else None,
-                        qat_result.weight_sparsity if qat_result else None,
-                        tuple(a.path.name for a in artifacts if not a.valid), _not_ready(artifacts), tflm)  # fmt: skip
+    return artifacts, tflm
+
+
+def _print_artifact(artifact: Artifact) -> None:
+    status = "valid" if artifact.valid else "INVALID: " + "; ".join(artifact.problems)
+    if artifact.fallback:
+        status += f" · in float: {', '.join(artifact.fallback['float_layers']) or 'nothing validated'}"
+    ram = artifact.footprint["ram_bytes"]
+    console.print(f"{artifact.path.name}: accuracy {artifact.accuracy:.2f} %, agreement {artifact.agreement:.2f} %, "
+                  f"{artifact.bytes / 1e6:.2f} MB"
+                  f"{f', peak RAM {ram / 1024:,.1f} KiB' if ram is not None else ''} · {status}")  # fmt: skip
 
 
 def _not_ready(artifacts: list[Artifact]) -> tuple[str, ...]:
