@@ -66,23 +66,24 @@ def _timers(paths: list[Path], threads: int, before: bool) -> dict[str, object]:
 
 def measure(paths: list[Path], threads: int, config, before: bool, cycles: int = 3  # noqa: ANN001
             ) -> dict[str, dict[str, float]]:  # fmt: skip
-    """p50 ms of every model given alone, forward and reverse: the median over `cycles` turns of the three."""
+    """p50 ms of every model given alone, forward and reverse: the median of every round's sample of the
+    condition, pooled over `cycles` short turns of the three, whose order alternates from turn to turn."""
     from resnet_edge.latency import interleaved
 
     timers = _timers(paths, threads, before)
     names = list(timers)
 
-    def p50(order: list[str]) -> dict[str, float]:
-        return {n: float(np.median(v)) for n, v in interleaved({n: timers[n] for n in order}, config).items()}
+    def alone() -> dict[str, np.ndarray]:
+        return {n: interleaved({n: timers[n]}, config)[n] for n in names}
 
-    seen: dict[str, dict[str, list[float]]] = {n: {"alone": [], "forward": [], "reverse": []} for n in names}
-    for _ in range(cycles):  # the conditions take turns, so a machine drifting over minutes hits all of them
-        for n in names:
-            seen[n]["alone"].append(p50([n])[n])
-        for label, order in (("forward", names), ("reverse", names[::-1])):
-            for n, ms in p50(order).items():
-                seen[n][label].append(ms)
-    return {n: {c: float(np.median(v)) for c, v in conditions.items()} for n, conditions in seen.items()}
+    conditions = {"alone": alone, "forward": lambda: interleaved(timers, config),
+                  "reverse": lambda: interleaved({n: timers[n] for n in names[::-1]}, config)}  # fmt: skip
+    seen: dict[str, dict[str, list[float]]] = {n: {c: [] for c in conditions} for n in names}
+    for turn in range(cycles):  # many short turns: the slow drift of a runtime (Keras: minutes) hits all alike
+        for label in list(conditions)[:: 1 if turn % 2 == 0 else -1]:
+            for n, samples in conditions[label]().items():
+                seen[n][label].extend(samples.tolist())
+    return {n: {c: float(np.median(v)) for c, v in by_condition.items()} for n, by_condition in seen.items()}
 
 
 def main() -> None:
@@ -92,10 +93,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per turn")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--after-only", action="store_true", help="skip the former schedule")
-    parser.add_argument("--cycles", type=int, default=3, help="turns of alone, forward, reverse")
+    parser.add_argument("--cycles", type=int, default=12, help="turns of alone, forward, reverse")
     args = parser.parse_args()
     after = BenchConfig(rounds=args.rounds)
     # the former schedule: 10 warm-up rounds, then one run per model per round (5x the rounds: as many runs)
