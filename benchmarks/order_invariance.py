@@ -3,13 +3,13 @@ TFLite fp32 and int8, ONNX fp32 and int8) are timed by `latency.interleaved`, as
 them, given in forward order, in reverse order, and each alone: before (the former schedule: one process, one
 run per model per round, ONNX Runtime's default spinning) and after (each model's block: untimed runs for
 `settle_ms`, then `block` timed runs; ORT sessions stop spinning when a run returns; the Keras model in a worker
-process of its own with TensorFlow's pools at `--threads`). The spread is max / min - 1
-over the three p50s of a model (alone, forward, reverse), each the median of `--cycles` turns of the three: the
-machine's own drift over minutes (two identical "alone" runs minutes apart differed by up to 5 % here) would
-otherwise read as an order effect.
+process of its own with TensorFlow's pools at `--threads` and its computing threads pinned). The spread is
+max / min - 1 over the three p50s of a model (alone, forward, reverse). Each p50 is the median of all the
+condition's rounds over `--cycles` short turns of the three, in an order that alternates from turn to turn: the
+machine drifts by a few % over minutes, and one long stretch per condition would read that drift as order.
 
     python benchmarks/order_invariance.py --depth 20 --size 64 --threads 2
-    python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2 --rounds 20
+    python benchmarks/order_invariance.py --depth 50 --size 224 --threads 2
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ back, whose median is the round's sample. The untimed runs absorb the neighbours
 Keras baseline) keep spinning for milliseconds after a run and steal the cores from whatever runs next; the
 untimed runs also wake the model's own threads and refill its caches, so the timed runs see the steady state of
 a camera's loop, as if the model ran alone (benchmarks/order_invariance.py, ResNet-20 and ResNet-50, 2 threads:
-TFLite and ONNX Runtime within 3 % of alone, the Keras baseline 4-9 %; before, up to 98 %).
+every runtime within 3 % of alone; before, up to 98 %).
 ONNX Runtime's threads spin for far longer; its sessions stop them when a run returns (runtime.ONNXRunner).
 The Keras baseline runs in a worker process of its own (`Isolated`), with TensorFlow's pools set to the thread
 count asked for: TensorFlow's threads are per process, so in the shared process `--threads 1` still ran Keras
 on every core, and its per-call time switched between two levels (2.2 and 3.0 ms, ResNet-20) depending on
-what ran beside it.
+what ran beside it. In its worker the threads that compute are pinned, one pool thread per core, and glibc's
+malloc keeps a fixed mmap threshold: left alone, TensorFlow switched between per-call levels for seconds at a
+time even with nothing beside it (see `_pin_compute_threads`, `STEADY_MALLOC`).
 Busy, not a pause: 20 ms of sleep before each block made the next runs up to 2x slower here (an idle core
 comes back slow). benchmarks/order_invariance.py measures forward, reverse and alone against each other.
 """
