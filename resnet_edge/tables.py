@@ -123,10 +123,19 @@ def print_bench(result: BenchResult, title: str | None = None) -> None:
 
 
 def attribution_text(a: Attribution) -> str:
-    """'runtime 3.10x [3.0-3.2] x depth 1.52x [..] x int8 2.05x [..] = 9.66x; measured 9.58x [9.4-9.8]'."""
+    """'runtime 3.10x [3.0-3.2] x depth 1.52x [..] x int8 2.05x [..] = 9.66x; measured 9.58x [9.4-9.8]
+    (product / total 1.008 [0.99-1.02]: agree)'."""
     factors = " x ".join(f"{f.label} {speedup_text(f.ratio)}" for f in a.factors)
-    check = "within" if a.consistent else "OUTSIDE"
-    return f"{factors} = {1 / a.product:.2f}x; measured {speedup_text(a.total)} ({check} its interval)"
+    check = "agree" if a.consistent else "DISAGREE"
+    measured = f"measured {speedup_text(a.total)} (product / total {gap_text(a)}: {check})"
+    return f"{factors} = {1 / a.product:.2f}x; {measured}"
+
+
+def gap_text(a: Attribution) -> str:
+    """The product of the factors over the measured total, with its paired interval ('-' in older results)."""
+    if a.gap is None:
+        return "-"
+    return f"{a.gap.median:.3f} [{a.gap.low:.3f}-{a.gap.high:.3f}]"
 
 
 def print_attribution(result: BenchResult) -> None:

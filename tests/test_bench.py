@@ -125,6 +125,21 @@ def test_a_speedup_chain_splits_the_total_into_factors_that_multiply_to_it() -> 
     assert a.consistent and a.factors[0].ratio.low == pytest.approx(a.factors[0].ratio.high)  # drift cancelled
 
 
+def test_the_product_of_median_factors_is_checked_against_the_total_with_a_paired_interval() -> None:
+    """Each model with its own 3 % noise per round: the links' medians multiply to something a little off the
+    median total (written out with numpy below), by no more than the rounds' noise explains; the paired interval
+    of product / total says so (it holds 1), where the total's own, tighter interval alone need not."""
+    rng = np.random.default_rng(3)
+    base = {"keras": 12.0, "fp32": 4.0, "pruned": 2.5, "int8": 1.0}
+    samples = {n: ms * rng.lognormal(0.0, 0.03, 60) for n, ms in base.items()}
+    (a,) = _result_with({n: list(v) for n, v in samples.items()}).attribute(list(base)).attribution
+    k, f, p, i = (samples[n] for n in base)
+    by_hand = np.median(f / k) * np.median(p / f) * np.median(i / p) / np.median(i / k)
+    assert a.gap.median == pytest.approx(by_hand) and a.gap.median != pytest.approx(1.0, abs=1e-6)
+    assert a.gap.low < 1.0 < a.gap.high and a.consistent
+    assert a.product == pytest.approx(by_hand * a.total.median)
+
+
 def test_chain_factors_come_with_intervals_and_survive_bench_json(tmp_path) -> None:
     from resnet_edge.bench import BenchResult
 

@@ -22,7 +22,7 @@ from resnet_edge.models.io import load_model_config
 from resnet_edge.pipeline.layout import RunLayout
 from resnet_edge.plotting import pyplot, save_figure
 from resnet_edge.prune import PruneLog
-from resnet_edge.tables import drop_text, kib_text, rate_text, speedup_text
+from resnet_edge.tables import drop_text, gap_text, kib_text, rate_text, speedup_text
 
 
 def _plots(layout: RunLayout) -> list[tuple[str, Path]]:
@@ -95,13 +95,13 @@ def attribution_table(layout: RunLayout) -> Table | None:
         return None
     labels = list(dict.fromkeys(f.label for a in chains for f in a.factors))
     header = ["speed-up of", "threads", *[f"{label} [95 % CI]" for label in labels], "product",
-              "measured total [95 % CI]", "product within the total's interval"]  # fmt: skip
+              "measured total [95 % CI]", "product / total [95 % CI]", "agree"]  # fmt: skip
     rows = []
     for a in chains:
         by_label = {f.label: f.ratio for f in a.factors}
-        rows.append([a.factors[-1].to, a.threads, *[speedup_text(by_label[x]) if x in by_label else "1 (none)"
-                                                    for x in labels],
-                     f"{1 / a.product:.2f}x", speedup_text(a.total), "yes" if a.consistent else "NO"])  # fmt: skip
+        factors = [speedup_text(by_label[x]) if x in by_label else "1 (none)" for x in labels]
+        rows.append([a.factors[-1].to, a.threads, *factors, f"{1 / a.product:.2f}x", speedup_text(a.total),
+                     gap_text(a), "yes" if a.consistent else "NO"])  # fmt: skip
     title = ("Where the speed-up comes from: runtime (Keras -> unpruned fp32 artifact), depth (unpruned -> pruned, "
              "fp32), int8 (pruned fp32 -> int8), each measured in the same interleaved run")  # fmt: skip
     return title, header, rows
