@@ -207,11 +207,8 @@ def ratio_ci(candidate: np.ndarray, baseline: np.ndarray, *, confidence: float, 
     """Median of the paired per-round ratios and its percentile-bootstrap interval."""
     n = min(len(candidate), len(baseline))
     ratios = candidate[:n] / baseline[:n]
-    rng = np.random.default_rng(seed)
-    medians = np.median(ratios[rng.integers(0, n, size=(resamples, n))], axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(medians, [alpha, 1 - alpha])
-    return Ratio(float(np.median(ratios)), float(low), float(high))
+    medians = np.median(ratios[_resampled_rounds(n, resamples, seed)], axis=1)
+    return Ratio(float(np.median(ratios)), *_interval(medians, confidence))
 
 
 def product_gap(latencies: list[np.ndarray], *, confidence: float, resamples: int, seed: int) -> Ratio:
@@ -223,13 +220,23 @@ def product_gap(latencies: list[np.ndarray], *, confidence: float, resamples: in
     n = min(len(x) for x in latencies)
     links = [b[:n] / a[:n] for a, b in itertools.pairwise(latencies)]
     total = latencies[-1][:n] / latencies[0][:n]
-    rounds = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    rounds = _resampled_rounds(n, resamples, seed)
     product = np.prod([np.median(link[rounds], axis=1) for link in links], axis=0)
     gaps = product / np.median(total[rounds], axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(gaps, [alpha, 1 - alpha])
     point = float(np.prod([np.median(link) for link in links]) / np.median(total))
-    return Ratio(point, float(low), float(high))
+    return Ratio(point, *_interval(gaps, confidence))
+
+
+def _resampled_rounds(n: int, resamples: int, seed: int) -> np.ndarray:
+    """Round indices, (resamples, n): every bootstrap draw of the rounds, the same for all rows given one seed."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def _interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of a statistic's bootstrap draws."""
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(statistics, [alpha, 1 - alpha])
+    return float(low), float(high)
 
 
 def static_counts(path: Path) -> tuple[int, int, int]:

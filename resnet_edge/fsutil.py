@@ -6,6 +6,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,9 +34,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def staged_folder(out: str | Path) -> Iterator[Path]:
     """A hidden folder inside `out` to write a set of files into; on success each is renamed into `out` (the
     files of a previous run under the same names are replaced only then), on an error `out` is left as it was."""
-    import shutil
-    import tempfile
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
